@@ -1,0 +1,118 @@
+"""Layers: entries -> deterministic tar -> compressed blob in the store, hashed in one pass."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocibuild.oci.compression import Compression, open_compressor
+from ocibuild.oci.descriptor import Descriptor
+from ocibuild.oci.digest import HashingWriter
+from ocibuild.oci.entries import Entry
+from ocibuild.oci.mediatypes import ImageFormat, convert_layer_type
+from ocibuild.oci.store import Store
+from ocibuild.oci.tarwriter import write_tar
+
+
+@dataclass(frozen=True)
+class LayerBlob:
+    """A materialised layer: its blob in the store plus the identities a manifest and config need."""
+
+    diff_id: str
+    digest: str
+    size: int
+    media_type: str
+    path: Path
+    uncompressed_size: int = 0
+
+    def descriptor(self, fmt: ImageFormat = ImageFormat.OCI) -> Descriptor:
+        return Descriptor(convert_layer_type(self.media_type, fmt), self.digest, self.size)
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "diff_id": self.diff_id,
+            "digest": self.digest,
+            "size": self.size,
+            "media_type": self.media_type,
+            "uncompressed_size": self.uncompressed_size,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict, store: Store) -> LayerBlob:
+        return cls(
+            diff_id=record["diff_id"],
+            digest=record["digest"],
+            size=int(record["size"]),
+            media_type=record["media_type"],
+            path=store.blob_path(record["digest"]),
+            uncompressed_size=int(record.get("uncompressed_size", 0)),
+        )
+
+
+class _TarSink:
+    """Hashes the tar stream (the diff_id) and feeds it to the compressor."""
+
+    def __init__(self, compressor) -> None:
+        self._hash = hashlib.sha256()
+        self._compressor = compressor
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self._compressor.write(data)
+        self.size += len(data)
+        return len(data)
+
+    @property
+    def diff_id(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+def write_layer(
+    entries: Iterable[Entry],
+    store: Store,
+    compression: Compression = Compression.GZIP,
+    source_date_epoch: int = 0,
+    threads: int | None = None,
+) -> LayerBlob:
+    """Write ``entries`` as one layer blob into ``store`` in a single pass and return its identities."""
+    with store.temp_path(".layer") as temp:
+        with open(temp, "wb") as out:
+            blob = HashingWriter(out)
+            compressor = open_compressor(compression, blob, threads)  # type: ignore[arg-type]
+            tar = _TarSink(compressor)
+            try:
+                write_tar(entries, tar, source_date_epoch)
+            finally:
+                compressor.close()
+        path = store.commit_blob(temp, blob.digest)
+    return LayerBlob(
+        diff_id=tar.diff_id,
+        digest=blob.digest,
+        size=blob.size,
+        media_type=compression.media_type,
+        path=path,
+        uncompressed_size=tar.size,
+    )
+
+
+def cached_layer(
+    key: str,
+    entries_factory,
+    store: Store,
+    compression: Compression = Compression.GZIP,
+    source_date_epoch: int = 0,
+) -> LayerBlob:
+    """The layer for an input ``key``: from the store when known, else built from ``entries_factory()``.
+
+    The key must fix the layer's bytes: include every input, the compression and SOURCE_DATE_EPOCH.
+    """
+    full_key = f"{key}|{compression.value}|sde={source_date_epoch}"
+    record = store.lookup(full_key)
+    if record is not None:
+        return LayerBlob.from_record(record, store)
+    layer = write_layer(entries_factory(), store, compression, source_date_epoch)
+    store.record(full_key, layer.to_record())
+    return layer

@@ -1,0 +1,125 @@
+"""A content-addressed local cache: blobs by digest, and layers by the key of their inputs.
+
+Layout under the root (default ``~/.cache/ocibuild``, or ``$OCIBUILD_CACHE``):
+- ``blobs/sha256/<hex>``: immutable blobs;
+- ``keys/<hh>/<key>.json``: a layer's input key -> its diff_id, digest, size and media type;
+- ``tmp/``: work files, renamed into place once complete.
+Every write goes to a unique temp file and is renamed into place, so a killed build never leaves a partial
+entry and two builds may share the store: a key entry is only written after its blob exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocibuild.oci.digest import digest_hex, sha256_digest
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("OCIBUILD_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ocibuild"
+
+
+@dataclass
+class StoreStats:
+    """Counters of what a build asked the store for; tests use them to prove work was skipped."""
+
+    key_hits: int = 0
+    key_misses: int = 0
+    blobs_written: int = 0
+
+
+class Store:
+    """The blob and layer-key cache. Safe for concurrent builds sharing one root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.stats = StoreStats()
+        for sub in ("blobs/sha256", "keys", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # blobs
+    def blob_path(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / digest_hex(digest)
+
+    def has_blob(self, digest: str, size: int | None = None) -> bool:
+        try:
+            st = self.blob_path(digest).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    @contextlib.contextmanager
+    def temp_path(self, suffix: str = "") -> Iterator[Path]:
+        """A fresh file path under ``tmp/`` that is removed afterwards unless it was committed."""
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp", suffix=suffix)
+        os.close(fd)
+        path = Path(name)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def commit_blob(self, temp: Path, digest: str) -> Path:
+        """Move a finished temp file to its content address (an existing copy wins; blobs are immutable)."""
+        final = self.blob_path(digest)
+        if final.exists():
+            temp.unlink()
+        else:
+            os.chmod(temp, 0o444)
+            os.replace(temp, final)
+            self.stats.blobs_written += 1
+        return final
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = sha256_digest(data)
+        if not self.has_blob(digest, len(data)):
+            with self.temp_path() as temp:
+                temp.write_bytes(data)
+                self.commit_blob(temp, digest)
+        return digest
+
+    def read_bytes(self, digest: str) -> bytes:
+        return self.blob_path(digest).read_bytes()
+
+    # layer keys
+    def _key_path(self, key: str) -> Path:
+        name = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / "keys" / name[:2] / f"{name}.json"
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """The record stored for an input key, if its blob is still present; counts hits and misses."""
+        try:
+            record = json.loads(self._key_path(key).read_text())
+        except (FileNotFoundError, ValueError):
+            self.stats.key_misses += 1
+            return None
+        try:
+            present = self.has_blob(record["digest"], record["size"])
+        except (KeyError, TypeError, ValueError):
+            present = False
+        if not present:
+            self.stats.key_misses += 1
+            return None
+        self.stats.key_hits += 1
+        return record
+
+    def record(self, key: str, record: dict[str, Any]) -> None:
+        """Remember ``record`` for ``key`` (atomically; the blob must already be committed)."""
+        path = self._key_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self.temp_path(".json") as temp:
+            temp.write_text(json.dumps(record, sort_keys=True))
+            os.replace(temp, path)
