@@ -8,19 +8,19 @@ with empty names, hardlinks are written after their targets, and the stream is p
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from ocibuild.oci.entries import WHITEOUT_PREFIX, Entry, EntryKind
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
-READ_CHUNK = 1 << 20
-FLUSH_AT = 1 << 20
+BLOCK_OUT = 1 << 20
 
 
 class Sink(Protocol):
-    def write(self, data: bytes) -> int: ...
+    def write(self, data: bytes | bytearray) -> int: ...
 
 
 class LayerContentError(ValueError):
@@ -101,59 +101,91 @@ def _header(entry: Entry, mtime: int) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+class _BlockBuffer:
+    """Packs the tar stream into fresh, fixed-size blocks handed to the sink whole (never reused, never copied).
+
+    Files are read with ``readinto`` straight into the block, so each byte is copied once on its way to the
+    hasher and the compressor, and the compressor always sees the same block boundaries.
+    """
+
+    def __init__(self, sink: Sink, block_size: int = BLOCK_OUT) -> None:
+        self._sink = sink
+        self._size = block_size
+        self._block = bytearray(block_size)
+        self._pos = 0
+        self.total = 0
+
+    def _emit(self) -> None:
+        self._sink.write(self._block)
+        self.total += self._size
+        self._block = bytearray(self._size)
+        self._pos = 0
+
+    def put(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = min(len(view), self._size - self._pos)
+            self._block[self._pos : self._pos + n] = view[:n]
+            self._pos += n
+            view = view[n:]
+            if self._pos == self._size:
+                self._emit()
+
+    def zeros(self, count: int) -> None:
+        self.put(bytes(count))
+
+    def fill_from(self, f: BinaryIO, count: int, name: Path) -> None:
+        remaining = count
+        while remaining:
+            n = min(remaining, self._size - self._pos)
+            view = memoryview(self._block)[self._pos : self._pos + n]
+            got = f.readinto(view)
+            view.release()
+            if not got:
+                raise LayerContentError(f"{name}: file shrank while it was being read")
+            self._pos += got
+            remaining -= got
+            if self._pos == self._size:
+                self._emit()
+        if f.read(1):
+            raise LayerContentError(f"{name}: file grew while it was being read")
+
+    @property
+    def position(self) -> int:
+        """Bytes written so far, including the unfinished block."""
+        return self.total + self._pos
+
+    def finish(self) -> None:
+        if self._pos:
+            tail = bytes(self._block[: self._pos])
+            self._sink.write(tail)
+            self.total += len(tail)
+            self._pos = 0
+
+
 def write_tar(entries: Iterable[Entry], sink: Sink, source_date_epoch: int) -> int:
-    """Write the layer tar of ``entries`` to ``sink``; returns the number of bytes written."""
-    buf = bytearray()
-    total = 0
+    """Write the layer tar of ``entries`` to ``sink``; returns the number of bytes written.
 
-    def flush() -> None:
-        nonlocal total
-        if buf:
-            data = bytes(buf)
-            sink.write(data)
-            total += len(data)
-            buf.clear()
-
-    def emit_large(data: bytes) -> None:
-        nonlocal total
-        flush()
-        sink.write(data)
-        total += len(data)
-
+    The sink receives blocks of exactly ``BLOCK_OUT`` bytes (the last one may be shorter) that it may keep.
+    """
+    out = _BlockBuffer(sink)
     for entry in plan_entries(entries):
         mtime = source_date_epoch if entry.mtime is None else min(int(entry.mtime), source_date_epoch)
-        buf += _header(entry, mtime)
+        out.put(_header(entry, mtime))
         if entry.kind is EntryKind.FILE and entry.size:
             if entry.data is not None:
-                buf += entry.data
+                out.put(entry.data)
             else:
-                _copy_file(entry, buf, emit_large)
+                assert entry.source is not None
+                with open(entry.source, "rb", buffering=0) as f:
+                    out.fill_from(f, entry.size, entry.source)
             remainder = entry.size % BLOCK
             if remainder:
-                buf += bytes(BLOCK - remainder)
-        if len(buf) >= FLUSH_AT:
-            flush()
-    buf += bytes(2 * BLOCK)
-    size = total + len(buf)
-    if size % RECORD:
-        buf += bytes(RECORD - size % RECORD)
-    flush()
-    return total
-
-
-def _copy_file(entry: Entry, buf: bytearray, emit_large: Callable[[bytes], None]) -> None:
-    """Append small files to the buffer; stream large ones straight to the sink in READ_CHUNK pieces."""
-    assert entry.source is not None
-    remaining = entry.size
-    with open(entry.source, "rb") as f:
-        while remaining:
-            chunk = f.read(min(READ_CHUNK, remaining))
-            if not chunk:
-                raise LayerContentError(f"{entry.source}: file shrank while it was being read")
-            remaining -= len(chunk)
-            if len(chunk) >= READ_CHUNK // 4:
-                emit_large(chunk)
-            else:
-                buf += chunk
-        if f.read(1):
-            raise LayerContentError(f"{entry.source}: file grew while it was being read")
+                out.zeros(BLOCK - remainder)
+    written = out.position
+    end = 2 * BLOCK
+    if (written + end) % RECORD:
+        end += RECORD - (written + end) % RECORD
+    out.zeros(end)
+    out.finish()
+    return out.total

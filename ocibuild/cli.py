@@ -1,0 +1,165 @@
+"""The ``ocibuild`` command: parse arguments, show progress, map errors to exit codes. The work is in the library.
+
+stdout carries only results (one line per image, ending in its manifest digest); everything else goes to stderr.
+Exit codes: 0 success, 1 build failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocibuild import __version__
+from ocibuild.errors import OcibuildError, UserInputError
+from ocibuild.oci import Compression, ImageFormat, Platform, Store
+from ocibuild.oci.store import default_cache_dir
+from ocibuild.progress import Reporter
+
+SUBCOMMANDS = ("build", "schema")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserInputError(f"usage: {message}")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug output")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    p.add_argument("--cache-dir", type=Path, help=f"the store (default $OCIBUILD_CACHE or {default_cache_dir()})")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ocibuild", description="Build Cog-compatible OCI images without Docker.")
+    parser.add_argument("--version", action="version", version=f"ocibuild {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    build = sub.add_parser("build", help="build an image from a cog.yaml (the default command)")
+    build.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
+    build.add_argument(
+        "-o", "--output", type=Path, help="OCI layout directory (default .ocibuild/image beside cog.yaml)"
+    )
+    build.add_argument("--tarball", type=Path, help="also write one tarball that is an OCI layout and a docker-archive")
+    build.add_argument("-t", "--tag", action="append", default=[], help="image reference (repeatable)")
+    build.add_argument(
+        "--source-date-epoch",
+        type=int,
+        help="timestamp for every file and date (default: $SOURCE_DATE_EPOCH, else the last git commit time, else 0)",
+    )
+    build.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="target platform, e.g. linux/amd64 (repeatable: several give an image index)",
+    )
+    build.add_argument("--format", choices=[f.value for f in ImageFormat], default="oci", help="media types")
+    build.add_argument("--compression", choices=[c.value for c in Compression], default="gzip")
+    build.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
+    build.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
+    _add_common(build)
+
+    schema = sub.add_parser("schema", help="print the OpenAPI schema of the predictor (static, no import)")
+    schema.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
+    _add_common(schema)
+    return parser
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """``ocibuild PATH ...`` means ``ocibuild build PATH ...``."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in SUBCOMMANDS and not {"-h", "--help", "--version"} & set(argv[:1]):
+        return ["build", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in args_list
+    try:
+        args = make_parser().parse_args(args_list)
+        if args.command is None:
+            raise UserInputError("usage: ocibuild [build] PATH [options]; see ocibuild --help")
+        return _dispatch(args)
+    except OcibuildError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure is still one line unless --debug
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "build":
+        return _cmd_build(args)
+    if args.command == "schema":
+        return _cmd_schema(args)
+    raise UserInputError(f"unknown command {args.command!r}")
+
+
+def _open_store(args: argparse.Namespace) -> Store:
+    root = args.cache_dir or default_cache_dir()
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"--cache-dir {root}: exists and is not a directory")
+    try:
+        return Store(root)
+    except OSError as exc:
+        raise UserInputError(f"--cache-dir {root}: cannot use it: {exc.strerror}") from None
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from ocibuild.cog.build import OUTPUT_DIRNAME, BuildOptions, build_project, find_cog_yaml
+    from ocibuild.outputs import write_outputs
+
+    reporter = Reporter(quiet=args.quiet)
+    cog_yaml = find_cog_yaml(args.path)
+    output = args.output or cog_yaml.parent / OUTPUT_DIRNAME / "image"
+    if output.exists() and not output.is_dir():
+        raise UserInputError(f"--output {output}: exists and is not a directory")
+    if args.tarball is not None and args.tarball.is_dir():
+        raise UserInputError(f"--tarball {args.tarball}: is a directory")
+    try:
+        platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
+    except ValueError as exc:
+        raise UserInputError(f"--platform: {exc}") from None
+    options = BuildOptions(
+        store=_open_store(args),
+        source_date_epoch=args.source_date_epoch,
+        platforms=platforms,
+        format=ImageFormat(args.format),
+        compression=Compression(args.compression),
+        reporter=reporter,
+    )
+    result = build_project(cog_yaml, options)
+    lines = write_outputs(result.target, output, args.tarball, args.tag, reporter, result.source_date_epoch)
+    _emit(lines, result.digest, args)
+    return 0
+
+
+def _emit(lines: list[str], digest: str, args: argparse.Namespace) -> None:
+    for line in lines:
+        print(line, flush=True)
+    if getattr(args, "image_refs", None):
+        args.image_refs.write_text("".join(f"{line}\n" for line in lines))
+    if getattr(args, "digest_file", None):
+        args.digest_file.write_text(digest + "\n")
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from ocibuild.cog.build import find_cog_yaml
+    from ocibuild.cog.schema import schema_command
+
+    print(schema_command(find_cog_yaml(args.path)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

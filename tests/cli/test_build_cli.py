@@ -1,0 +1,112 @@
+"""The ocibuild command: results on stdout, one-line errors with exit codes, reproducible digests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+RESULT = re.compile(r"^\S+@sha256:[0-9a-f]{64}$")
+
+
+def ocibuild(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, umask: int | None = None):
+    full_env = {**os.environ, **(env or {})}
+    preexec = (lambda: os.umask(umask)) if umask is not None else None
+    return subprocess.run(
+        [sys.executable, "-m", "ocibuild", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        preexec_fn=preexec,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "proj"
+    shutil.copytree(REPO / "examples" / "hello-world", dest, ignore=shutil.ignore_patterns(".ocibuild"))
+    return dest
+
+
+def test_stdout_holds_only_the_result_line(project: Path, tmp_path: Path):
+    result = ocibuild(str(project), "--cache-dir", str(tmp_path / "cache"), "--source-date-epoch", "0")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and RESULT.match(lines[0]), result.stdout
+    assert lines[0].startswith(str(project / ".ocibuild" / "image") + "@")
+    assert (project / ".ocibuild" / "image" / "index.json").exists()
+
+
+def test_build_subcommand_tarball_image_refs_and_digest_file(project: Path, tmp_path: Path):
+    refs, digest_file = tmp_path / "refs.txt", tmp_path / "digest.txt"
+    result = ocibuild(
+        "build",
+        str(project / "cog.yaml"),
+        "-o",
+        str(tmp_path / "out"),
+        "--tarball",
+        str(tmp_path / "img.tar"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-q",
+        "--image-refs",
+        str(refs),
+        "--digest-file",
+        str(digest_file),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and refs.read_text().splitlines() == lines
+    assert {line.rsplit("@", 1)[1] for line in lines} == {digest_file.read_text().strip()}
+
+
+def test_same_inputs_give_the_same_digest_anywhere(project: Path, tmp_path: Path):
+    other = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(project, other)
+    for path in other.rglob("*"):
+        os.utime(path, (1_234_567_890, 1_234_567_890))
+    (other / "predict.py").chmod(0o600)
+    first = ocibuild(str(project), "--cache-dir", str(tmp_path / "c1"), env={"SOURCE_DATE_EPOCH": "1700000000"})
+    second = ocibuild(
+        str(other),
+        "--cache-dir",
+        str(tmp_path / "c2"),
+        umask=0o077,
+        env={"SOURCE_DATE_EPOCH": "1700000000", "TZ": "Asia/Kolkata", "LANG": "C"},
+    )
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.rsplit("@", 1)[1] == second.stdout.rsplit("@", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (lambda p: None, ["{missing}"], "no such file"),
+        (lambda p: (p / "cog.yaml").write_text("build: [unclosed\n"), ["{p}"], "cog.yaml:"),
+        (lambda p: (p / "out").write_text("a file"), ["{p}", "-o", "{p}/out"], "exists and is not a directory"),
+        (lambda p: None, ["{p}", "--platform", "amd64"], "--platform"),
+        (lambda p: None, ["{p}", "--no-such-flag"], "usage:"),
+        (lambda p: (p / "cache").write_text(""), ["{p}", "--cache-dir", "{p}/cache"], "--cache-dir"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(project: Path, tmp_path: Path, setup, args, message):
+    setup(project)
+    argv = [a.format(p=project, missing=tmp_path / "nope") for a in args]
+    if "--cache-dir" not in argv:
+        argv += ["--cache-dir", str(tmp_path / "cache")]
+    result = ocibuild(*argv)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr

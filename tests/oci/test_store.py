@@ -1,0 +1,62 @@
+"""The content-addressed store: atomic entries, corrupt records ignored, concurrent writers."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from ocibuild.oci import Entry, Store
+from ocibuild.oci.layer import cached_layer
+
+
+def test_cached_layer_is_built_once_then_served_from_the_store(tmp_path: Path):
+    store = Store(tmp_path)
+    calls = []
+
+    def entries():
+        calls.append(1)
+        return [Entry.file("a", b"a")]
+
+    first = cached_layer("k1", entries, store)
+    second = cached_layer("k1", entries, store)
+    assert first == second and len(calls) == 1
+    assert store.stats.key_hits == 1 and store.stats.key_misses == 1
+
+
+def test_a_record_whose_blob_vanished_or_is_corrupt_is_rebuilt(tmp_path: Path):
+    store = Store(tmp_path)
+    layer = cached_layer("k", lambda: [Entry.file("a", b"a")], store)
+    layer.path.unlink()
+    assert cached_layer("k", lambda: [Entry.file("a", b"a")], store).digest == layer.digest
+    key_file = next((tmp_path / "keys").rglob("*.json"))
+    key_file.write_text("{not json")
+    assert cached_layer("k", lambda: [Entry.file("a", b"a")], store).digest == layer.digest
+    key_file = next((tmp_path / "keys").rglob("*.json"))
+    key_file.write_text('{"digest": "nonsense"}')
+    assert cached_layer("k", lambda: [Entry.file("a", b"a")], store).digest == layer.digest
+
+
+def test_concurrent_builders_of_the_same_layer_agree(tmp_path: Path):
+    stores = [Store(tmp_path) for _ in range(8)]
+    data = bytes(range(256)) * 20000
+    with ThreadPoolExecutor(8) as pool:
+        layers = list(pool.map(lambda s: cached_layer("same", lambda: [Entry.file("f", data)], s), stores))
+    assert len({layer.digest for layer in layers}) == 1
+    assert layers[0].path.read_bytes()  # readable, complete
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_temp_files_never_become_entries_when_a_write_fails(tmp_path: Path):
+    store = Store(tmp_path)
+
+    def broken():
+        yield Entry.file("a", b"a")
+        raise RuntimeError("killed half way")
+
+    with pytest.raises(RuntimeError):
+        cached_layer("broken", broken, store)
+    assert store.lookup("broken|gzip|sde=0") is None
+    assert not list((tmp_path / "tmp").iterdir())
+    assert not list((tmp_path / "blobs" / "sha256").iterdir())
