@@ -1,0 +1,164 @@
+"""Pick CUDA and cuDNN for a GPU build the way Cog does (pkg/config/config.go::validateAndCompleteCUDA).
+
+Order: a pinned TensorFlow decides CUDA and cuDNN; else a pinned torch (or torchvision/torchaudio) picks the
+newest CUDA it has wheels for (a `+cuXYZ` local version picks that one); else `build.cuda`; else 11.8.
+cuDNN defaults to the newest one the nvidia/cuda images ship for that CUDA. The data lives in
+base-images/cuda-compat.json (see its `_source`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ocibuild.errors import UserInputError
+
+_TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_PIN = re.compile(r"==\s*([^\s;,#]+)")
+
+
+@dataclass(frozen=True)
+class CudaChoice:
+    """The resolved CUDA toolkit, cuDNN major, and the PyTorch wheel index suffix (e.g. "cu128")."""
+
+    cuda: str
+    cudnn: str
+    torch_index_suffix: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+@cache
+def compat_table() -> dict[str, Any]:
+    """The CUDA/cuDNN/torch/TensorFlow table from base-images/cuda-compat.json (source tree or wheel)."""
+    here = Path(__file__).resolve()
+    for candidate in (
+        here.parents[2] / "base-images" / "cuda-compat.json",
+        here.parents[1] / "_data" / "base-images" / "cuda-compat.json",
+    ):
+        if candidate.is_file():
+            return json.loads(candidate.read_text())
+    raise FileNotFoundError("base-images/cuda-compat.json is missing from this installation")
+
+
+def pinned_versions(requirement_lines: list[str]) -> dict[str, str | None]:
+    """Map each requirement's normalised name to its `==` version (None when not pinned)."""
+    pins: dict[str, str | None] = {}
+    for raw in requirement_lines:
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        match = _NAME.match(line)
+        if not match:
+            continue
+        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+        pin = _PIN.search(line)
+        pins.setdefault(name, pin.group(1) if pin else None)
+    return pins
+
+
+def _parts(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version.split("+", 1)[0]))
+
+
+def _minor(version: str) -> str:
+    major, minor = (*_parts(version), 0, 0)[:2]
+    return f"{major}.{minor}"
+
+
+def _matches(prefix: str, version: str) -> bool:
+    """Cog's version.Matches: "2.3" matches 2.3.0 and 2.3.1; "2.3.1" only itself."""
+    want = _parts(prefix)
+    return bool(want) and _parts(version)[: len(want)] == want
+
+
+def _suffix(cuda: str) -> str:
+    return "cu" + _minor(cuda).replace(".", "")
+
+
+def _torch_version(pins: dict[str, str | None]) -> tuple[str, str] | None:
+    """The (package, version) of the first pinned member of the torch family, mapped to a torch version."""
+    for package in _TORCH_FAMILY:
+        if package not in pins:
+            continue
+        version = pins[package]
+        if version is None:
+            raise UserInputError(f"{package} version must be pinned with == when build.gpu is true")
+        local = version.split("+", 1)
+        for row in compat_table()["torch"]:
+            if _matches(local[0], row[package]):
+                return package, row["torch"] + (f"+{local[1]}" if len(local) > 1 else "")
+        return package, version
+    return None
+
+
+def _torch_cudas(torch_version: str) -> list[str]:
+    base, _, local = torch_version.partition("+")
+    rows = [row for row in compat_table()["torch"] if _matches(base, row["torch"])]
+    cudas = sorted({c for row in rows for c in row["cuda"]}, key=_parts)
+    if local.startswith("cu"):
+        chosen = [c for c in cudas if _suffix(c) == local]
+        return chosen or cudas
+    return cudas
+
+
+def _cudnns_for(cuda: str) -> list[str]:
+    return compat_table()["cudnn"].get(_minor(cuda), [])
+
+
+def resolve_cuda(gpu: bool, cuda: str | None, cudnn: str | None, requirement_lines: list[str]) -> CudaChoice | None:
+    """Resolve CUDA/cuDNN for a `gpu: true` build (None for CPU builds); UserInputError when impossible."""
+    if not gpu:
+        return None
+    pins = pinned_versions(requirement_lines)
+    warnings: list[str] = []
+    torch = _torch_version(pins)
+    tf_version = pins.get("tensorflow")
+    tf_cudnn: str | None = None
+    if tf_version:
+        row = next((r for r in compat_table()["tensorflow"] if r["tensorflow"] == tf_version), None)
+        if row is None and not cuda:
+            raise UserInputError(
+                f"Cog doesn't know which CUDA version is compatible with tensorflow=={tf_version}; set build.cuda"
+            )
+        if row is not None:
+            tf_cudnn = row["cudnn"]
+            if not cuda:
+                cuda = row["cuda"]
+            elif _minor(cuda) != row["cuda"]:
+                warnings.append(f"tensorflow=={tf_version} is built for CUDA {row['cuda']}, not {cuda}")
+    elif torch is not None:
+        package, version = torch
+        cudas = _torch_cudas(version)
+        if not cuda:
+            if not cudas:
+                raise UserInputError(
+                    f"Cog doesn't know which CUDA version is compatible with {package}=={pins[package]}; set build.cuda"
+                )
+            cuda = cudas[-1]
+        elif cudas and _minor(cuda) not in cudas:
+            warnings.append(f"torch {version} has no CUDA {cuda} build; try one of {', '.join(cudas)}")
+    cuda = cuda or compat_table()["default_cuda"]
+    known = _cudnns_for(cuda)
+    if not known:
+        raise UserInputError(f"CUDA {cuda} is not supported; known versions: {', '.join(compat_table()['cudnn'])}")
+    if cudnn is None:
+        cudnn = tf_cudnn if tf_cudnn in known else max(known, key=_parts)
+    elif cudnn not in known:
+        raise UserInputError(f"CUDA {cuda} is not compatible with cuDNN {cudnn}; compatible: {', '.join(known)}")
+    return CudaChoice(cuda, cudnn, _torch_index_suffix(torch, cuda, warnings), tuple(warnings))
+
+
+def _torch_index_suffix(torch: tuple[str, str] | None, cuda: str, warnings: list[str]) -> str | None:
+    """The newest torch CUDA build not newer than the toolkit (Cog's torchGPUPackage)."""
+    if torch is None:
+        return None
+    fitting = [c for c in _torch_cudas(torch[1]) if _parts(c) <= _parts(_minor(cuda))]
+    if not fitting:
+        warnings.append(f"no torch {torch[1]} wheel is built for CUDA {cuda} or older")
+        return None
+    return _suffix(fitting[-1])

@@ -1,0 +1,2 @@
+# ruff: noqa
+SIZES = {"small": 256, "large": 1024}

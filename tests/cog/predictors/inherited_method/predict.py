@@ -1,0 +1,7 @@
+# ruff: noqa
+from base import Base
+
+
+class Predictor(Base):
+    def setup(self) -> None:
+        pass

@@ -1,0 +1,10 @@
+# ruff: noqa
+from cog import BaseModel, Input, Path
+
+
+class TrainingOutput(BaseModel):
+    weights: Path
+
+
+def train(data: Path = Input(description="Training data"), epochs: int = Input(default=1, ge=1)) -> TrainingOutput:
+    return TrainingOutput(weights=data)
