@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ocibuild.cog.config import LoadedConfig, load_config
+from ocibuild.cog.contract import SCHEMA_FILE, image_contract
+from ocibuild.cog.schema import SchemaResult, generate_schema, openapi_json
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
@@ -14,6 +16,8 @@ from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.parallel import LayerJob, run_layer_jobs
 from ocibuild.progress import NullReporter, Reporter
 from ocibuild.sde import resolve_source_date_epoch
+from ocibuild.sources.code import code_layer
+from ocibuild.sources.runner import runner_layer
 
 OUTPUT_DIRNAME = ".ocibuild"
 
@@ -67,28 +71,50 @@ def build_project(cog_yaml: Path, options: BuildOptions) -> BuildResult:
 
 
 def _build_for_platform(loaded: LoadedConfig, platform: Platform, sde: int, options: BuildOptions) -> Image:
-    jobs = _layer_jobs(loaded, platform, sde, options)
+    schema = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    python_minor = ".".join(str(loaded.config.build.python_version).split(".")[:2])
+    site_packages = f"/usr/local/lib/python{python_minor}/dist-packages"
+    contract = image_contract(loaded, schema, pip_freeze="", python_path="/usr/bin/python3")
+    jobs = [
+        LayerJob(
+            "runner",
+            "ocibuild: bundled Cog runner",
+            lambda: [("runner", runner_layer(site_packages, options.store, options.compression, sde))],
+        ),
+        LayerJob("code", "COPY . /src", lambda: [("code", _code_layer(loaded, schema, sde, options))]),
+    ]
     options.reporter.step(f"{platform}: materialising {len(jobs)} layer groups")
     results = run_layer_jobs(jobs)
     layers = [layer for _, _, layer in results]
     history = [History(created_by=job.created_by, comment=name) for job, name, _ in results]
-    config = ImageConfig(platform=platform, working_dir="/src", cmd=["python", "-m", "cog.server.http"])
-    image = build_image(layers, config, history=history, source_date_epoch=sde, fmt=options.format)
+    config = ImageConfig(
+        platform=platform,
+        env=contract.env,
+        entrypoint=contract.entrypoint,
+        cmd=contract.cmd,
+        working_dir=contract.working_dir,
+        exposed_ports=sorted(contract.exposed_ports),
+        labels=contract.labels,
+    )
+    image = build_image(
+        layers,
+        config,
+        history=history,
+        annotations=contract.annotations,
+        source_date_epoch=sde,
+        fmt=options.format,
+    )
     options.reporter.step(f"{platform}: image {image.digest}")
     return image
 
 
-def _layer_jobs(loaded: LoadedConfig, platform: Platform, sde: int, options: BuildOptions) -> list[LayerJob]:
-    from ocibuild.oci.entries import entries_from_tree
-
-    project = loaded.project_dir
-    skip = {".git", ".cog", OUTPUT_DIRNAME, "__pycache__", ".venv"}
-
-    def code() -> list[tuple[str, LayerBlob]]:
-        include = [p for p in sorted(project.iterdir()) if p.name not in skip]
-        entries = [e for e in entries_from_tree(project, "src", include=include) if "__pycache__" not in e.path]
-        from ocibuild.oci.layer import write_layer
-
-        return [("code", write_layer(entries, options.store, options.compression, sde))]
-
-    return [LayerJob("code", "COPY . /src", code)]
+def _code_layer(loaded: LoadedConfig, schema: SchemaResult, sde: int, options: BuildOptions) -> LayerBlob:
+    """The project at /src with the generated OpenAPI schema at /src/.cog/openapi_schema.json."""
+    return code_layer(
+        loaded.project_dir,
+        options.store,
+        sde,
+        exclude_paths=[OUTPUT_DIRNAME],
+        extra_files={SCHEMA_FILE: openapi_json(schema.openapi).encode()},
+        compression=options.compression,
+    )

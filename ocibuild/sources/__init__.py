@@ -1,0 +1,1 @@
+"""Sources: turn pinned inputs (Debian packages, interpreters, ...) into layer file trees. Imports ``oci`` only."""
