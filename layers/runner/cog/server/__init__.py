@@ -1,0 +1,1 @@
+"""The Cog-compatible HTTP runner: ``python -m cog.server.http``."""

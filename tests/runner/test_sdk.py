@@ -1,0 +1,112 @@
+"""The ``cog`` SDK surface, and the promise that the runner is standard-library only on Python 3.10+."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.runner.harness import RUNNER_ROOT, Server
+
+sys.path.insert(0, str(RUNNER_ROOT))
+
+import cog
+
+SDK_NAMES = [
+    "BasePredictor", "BaseRunner", "Input", "Path", "File", "URLFile", "URLPath", "Secret", "ConcatenateIterator",
+    "AsyncConcatenateIterator", "BaseModel", "current_scope", "emit_metric", "streaming", "concurrent",
+    "CancelationException", "ExperimentalFeatureWarning", "__version__",
+]  # fmt: skip
+
+
+def test_sdk_exports_cogs_names():
+    for name in SDK_NAMES:
+        assert hasattr(cog, name), name
+    assert issubclass(cog.BasePredictor, cog.BaseRunner)
+    assert issubclass(cog.CancelationException, BaseException)
+    assert not issubclass(cog.CancelationException, Exception)
+    assert issubclass(cog.ExperimentalFeatureWarning, FutureWarning)
+
+
+def test_base_model_is_a_dataclass_from_annotations():
+    class Output(cog.BaseModel):
+        text: str
+        score: float = 0.5
+
+    assert Output("hi") == Output(text="hi", score=0.5)
+    with pytest.raises(TypeError):
+        Output()
+
+
+def test_secret_hides_its_value():
+    secret = cog.Secret("s3cret")
+    assert str(secret) == "**********"
+    assert "s3cret" not in repr(secret)
+    assert secret.get_secret_value() == "s3cret"
+
+
+def test_input_rejects_default_factory():
+    with pytest.raises(TypeError):
+        cog.Input(default_factory=list)
+    assert cog.Input(default=3, ge=1).default == 3
+
+
+def test_concurrent_decorator_validates():
+    async def handler():
+        return None
+
+    assert cog.concurrent(max=4)(handler).__cog_concurrent_max__ == 4
+    with pytest.raises(TypeError):
+        cog.concurrent(max=2)(lambda: None)
+    with pytest.raises(ValueError):
+        cog.concurrent(max=0)
+
+
+def test_current_scope_outside_a_prediction_is_a_no_op():
+    scope = cog.current_scope()
+    scope.record_metric("tokens", 3)
+    assert scope.context == {}
+    assert dict(cog.current_scope().metrics) == {}
+    with pytest.raises(ValueError):
+        scope.record_metric("predict_time", 1)
+
+
+def test_path_validate_decodes_data_uris():
+    path = cog.Path.validate("data:text/plain;base64,aGVsbG8=")
+    assert path.read_text() == "hello"
+    assert isinstance(cog.URLPath(source="https://example.com/a/b.png"), cog.URLPath)
+
+
+def test_runner_imports_only_the_standard_library():
+    check = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import cog, cog.server.http, cog.server.worker, cog.weights, cog.gpu;"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'cog', '__main__'});"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", check, str(RUNNER_ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _interpreters() -> list[str]:
+    found = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-9]*/bin/python3.1[0-9]")))
+    return [path for path in found if not path.startswith(os.path.realpath(sys.executable))]
+
+
+@pytest.mark.parametrize("python", _interpreters() or [pytest.param("", marks=pytest.mark.skip("no other Pythons"))])
+def test_serves_under_other_python_versions(python):
+    server = Server("echo", python=python)
+    try:
+        server.wait_until("READY")
+        assert server.client.predict({"prompt": "hi", "image": "data:,x"}).json["output"].endswith("|x")
+        stream = Server("stream", python=python)
+        try:
+            stream.wait_until("READY")
+            assert stream.client.predict({"words": 2}).json["output"] == ["w0 ", "w1 "]
+        finally:
+            stream.stop()
+    finally:
+        server.stop()
