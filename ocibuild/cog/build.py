@@ -18,6 +18,8 @@ from ocibuild.progress import NullReporter, Reporter
 from ocibuild.sde import resolve_source_date_epoch
 from ocibuild.sources.code import code_layer
 from ocibuild.sources.runner import runner_layer
+from ocibuild.sources.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
+from ocibuild.sources.weights import find_weights, project_weight_files, weights_layers
 
 OUTPUT_DIRNAME = ".ocibuild"
 
@@ -31,6 +33,7 @@ class BuildOptions:
     platforms: Sequence[Platform] = (Platform("linux", "amd64"),)
     format: ImageFormat = ImageFormat.OCI
     compression: Compression = Compression.GZIP
+    weights_threshold: int = WEIGHTS_THRESHOLD
     reporter: Reporter = field(default_factory=NullReporter)
 
 
@@ -75,13 +78,16 @@ def _build_for_platform(loaded: LoadedConfig, platform: Platform, sde: int, opti
     python_minor = ".".join(str(loaded.config.build.python_version).split(".")[:2])
     site_packages = f"/usr/local/lib/python{python_minor}/dist-packages"
     contract = image_contract(loaded, schema, pip_freeze="", python_path="/usr/bin/python3")
+    weights = find_weights(loaded.project_dir, options.weights_threshold)
+    weight_files = project_weight_files(loaded.project_dir, weights)
     jobs = [
         LayerJob(
             "runner",
             "ocibuild: bundled Cog runner",
             lambda: [("runner", runner_layer(site_packages, options.store, options.compression, sde))],
         ),
-        LayerJob("code", "COPY . /src", lambda: [("code", _code_layer(loaded, schema, sde, options))]),
+        LayerJob("code", "COPY . /src", lambda: [("code", _code_layer(loaded, schema, weights, sde, options))]),
+        LayerJob("weights", "COPY weights", lambda: weights_layers(weight_files, options.store)),
     ]
     options.reporter.step(f"{platform}: materialising {len(jobs)} layer groups")
     results = run_layer_jobs(jobs)
@@ -108,13 +114,15 @@ def _build_for_platform(loaded: LoadedConfig, platform: Platform, sde: int, opti
     return image
 
 
-def _code_layer(loaded: LoadedConfig, schema: SchemaResult, sde: int, options: BuildOptions) -> LayerBlob:
-    """The project at /src with the generated OpenAPI schema at /src/.cog/openapi_schema.json."""
+def _code_layer(
+    loaded: LoadedConfig, schema: SchemaResult, weights: list[str], sde: int, options: BuildOptions
+) -> LayerBlob:
+    """The project at /src (without its weights) plus the OpenAPI schema at /src/.cog/openapi_schema.json."""
     return code_layer(
         loaded.project_dir,
         options.store,
         sde,
-        exclude_paths=[OUTPUT_DIRNAME],
+        exclude_paths=[OUTPUT_DIRNAME, *weights],
         extra_files={SCHEMA_FILE: openapi_json(schema.openapi).encode()},
         compression=options.compression,
     )
