@@ -1,0 +1,63 @@
+"""Run images without Docker: a safe layer extractor with a rootfs cache, runc (or unshare + chroot),
+``ocibuild predict``'s client, and cog.yaml ``build.run`` commands turned into layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ocibuild.errors import UserInputError
+from ocibuild.oci.image import Image
+from ocibuild.oci.store import Store
+from ocibuild.run.buildrun import parse_secret_arg, run_build_commands
+from ocibuild.run.extract import rootfs_for
+from ocibuild.run.gpu import gpu_setup
+from ocibuild.run.inputs import parse_input_args
+from ocibuild.run.network import forwarders, parse_publish
+from ocibuild.run.predict import PredictionResult, predict
+from ocibuild.run.runtime import Container, run_foreground
+from ocibuild.run.spec import RunOptions, build_spec, parse_volume
+from ocibuild.run.workspace import Workspace
+
+
+def run_image(
+    image: Image,
+    store: Store,
+    *,
+    command: Sequence[str] | None = None,
+    env: Sequence[str] = (),
+    volumes: Sequence[str] = (),
+    publish: Sequence[str] = (),
+    gpus: bool = False,
+    network: str = "host",
+    runtime: str = "auto",
+) -> int:
+    """Run ``image`` in the foreground like ``docker run`` and return the container's exit code.
+
+    ``command`` replaces Cmd; ``env`` are ``K=V`` (or ``K``); ``volumes`` are ``SRC:DST[:ro]``; ``publish``
+    are ``[IP:]HOST:CONTAINER`` ports (host network only); ``network`` is ``host`` or ``none``;
+    ``runtime`` is ``auto`` (runc, else unshare), ``runc`` or ``unshare``.
+    """
+    mounts = [parse_volume(v) for v in volumes]
+    ports = [parse_publish(p) for p in publish]
+    if ports and network != "host":
+        raise UserInputError("-p needs host networking (--network host)")
+    gpu = gpu_setup() if gpus else None
+    config = image.config.get("config") or {}
+    lower = rootfs_for(image.layers, store)
+    with Workspace(lower, store.root / "tmp") as workspace:
+        options = RunOptions(command, env, mounts, network, gpu)
+        spec = build_spec(config, workspace.rootfs, options)
+        with forwarders(ports):
+            return run_foreground(Container(spec, workspace.dir, runtime=runtime))
+
+
+__all__ = [
+    "PredictionResult",
+    "parse_input_args",
+    "parse_secret_arg",
+    "predict",
+    "rootfs_for",
+    "run_build_commands",
+    "run_image",
+]

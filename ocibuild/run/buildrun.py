@@ -1,0 +1,139 @@
+"""cog.yaml ``build.run`` commands: run each in the image's rootfs as built so far, keep its changes as a layer.
+
+Each command runs as root through ``/bin/sh -c`` in the same sandbox as ``ocibuild run`` (host network,
+``/dev``, ``/proc``, working directory ``/``), on an overlay (or copy) of the cached lower rootfs, which is
+never modified. Its secrets are bind-mounted read-only at their targets for that command only, so they never
+reach a layer. The resulting layer is cached by the command, its secret mounts, the environment and the
+digests of the layers below; the command's network fetches are not pinned (the one non-hermetic step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocibuild.errors import BuildError, UserInputError
+from ocibuild.oci.compression import Compression
+from ocibuild.oci.entries import Entry
+from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.store import Store
+from ocibuild.run.diff import diff_rootfs
+from ocibuild.run.extract import rootfs_for
+from ocibuild.run.paths import split_image_path
+from ocibuild.run.runtime import Container, run_foreground
+from ocibuild.run.spec import BindMount, RunOptions, build_spec, mount_destinations
+from ocibuild.run.workspace import Workspace
+
+RECIPE_VERSION = "buildrun-v1"
+
+
+@dataclass(frozen=True)
+class BuildCommand:
+    """One ``build.run`` entry: the shell command and its secret mounts as (id, target) pairs."""
+
+    command: str
+    secrets: tuple[tuple[str, str], ...] = ()
+
+
+def parse_secret_arg(text: str) -> tuple[str, Path]:
+    """``--secret id=NAME,src=FILE`` (``source=`` also accepted) -> (NAME, FILE)."""
+    fields = dict(part.partition("=")[::2] for part in text.split(",") if part)
+    name, source = fields.get("id", ""), fields.get("src") or fields.get("source", "")
+    if not name or not source or set(fields) - {"id", "src", "source", "type"}:
+        raise UserInputError(f"--secret {text}: expected id=NAME,src=FILE")
+    path = Path(source).expanduser().resolve()
+    if not path.is_file():
+        raise UserInputError(f"--secret {text}: {path} is not a file")
+    return name, path
+
+
+def as_build_command(item: Any) -> BuildCommand:
+    """A ``build.run`` item (a string, a ``{command, mounts}`` mapping or an object with those attributes)."""
+    if isinstance(item, BuildCommand):
+        return item
+    if isinstance(item, str):
+        return BuildCommand(item)
+    get = item.get if isinstance(item, Mapping) else lambda key, default=None: getattr(item, key, default)
+    mounts = []
+    for mount in get("mounts", None) or []:
+        mget = mount.get if isinstance(mount, Mapping) else lambda key, m=mount: getattr(m, key, None)
+        if (mget("type") or "secret") != "secret":
+            raise UserInputError(f"build.run: unsupported mount type {mget('type')!r} (only secret)")
+        mounts.append((str(mget("id")), str(mget("target") or f"/run/secrets/{mget('id')}")))
+    return BuildCommand(str(get("command", "")), tuple(mounts))
+
+
+def _key(command: BuildCommand, below: Sequence[LayerBlob], env: Sequence[str]) -> str:
+    recipe = {"command": command.command, "secrets": command.secrets, "env": list(env)}
+    below_digests = ",".join(layer.digest for layer in below)
+    text = json.dumps(recipe, sort_keys=True)
+    return f"{RECIPE_VERSION}|{below_digests}|{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _runtime_created(lower: Path, spec: dict[str, Any]) -> set[str]:
+    """Mount points (and their parents) the runtime will create because the lower rootfs lacks them."""
+    created = set()
+    for destination in mount_destinations(spec):
+        parts = split_image_path(destination)
+        for depth in range(1, len(parts) + 1):
+            if not os.path.lexists(lower.joinpath(*parts[:depth])):
+                created.add("/".join(parts[:depth]))
+    return created
+
+
+def _run_one(
+    command: BuildCommand,
+    lower: Path,
+    workspace: Workspace,
+    secrets: Mapping[str, Path],
+    env: Sequence[str],
+    runtime: str,
+) -> list[Entry]:
+    binds = []
+    for secret_id, target in command.secrets:
+        if secret_id not in secrets:
+            raise UserInputError(f"build.run: secret {secret_id!r} is not given (--secret id={secret_id},src=FILE)")
+        binds.append(BindMount(str(secrets[secret_id]), target, readonly=True))
+    options = RunOptions(["/bin/sh", "-c", command.command], env, binds, user="0:0", cwd="/")
+    spec = build_spec({"Env": list(env)}, workspace.rootfs, options)
+    print(f"build.run: {command.command}", file=sys.stderr, flush=True)
+    code = run_foreground(Container(spec, workspace.dir, runtime=runtime, stdout=sys.stderr.fileno()))
+    if code != 0:
+        raise BuildError(f"build.run command exited with code {code}: {command.command}")
+    return diff_rootfs(lower, workspace.rootfs, _runtime_created(lower, spec))
+
+
+def run_build_commands(
+    lower_layers: Sequence[LayerBlob],
+    commands: Sequence[Any],
+    secrets: Mapping[str, Path],
+    store: Store,
+    source_date_epoch: int,
+    compression: Compression,
+    *,
+    env: Sequence[str] = (),
+    runtime: str = "auto",
+) -> list[LayerBlob]:
+    """One layer per command, each run on top of ``lower_layers`` plus the layers of the commands before it."""
+    built: list[LayerBlob] = []
+    for item in commands:
+        command = as_build_command(item)
+        if not command.command.strip():
+            raise UserInputError("build.run: empty command")
+        below = [*lower_layers, *built]
+        with contextlib.ExitStack() as stack:
+
+            def entries(below: list[LayerBlob] = below, command: BuildCommand = command) -> list[Entry]:
+                lower = rootfs_for(below, store)
+                workspace = stack.enter_context(Workspace(lower, store.root / "tmp"))
+                return _run_one(command, lower, workspace, secrets, env, runtime)
+
+            built.append(cached_layer(_key(command, below, env), entries, store, compression, source_date_epoch))
+    return built

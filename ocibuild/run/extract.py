@@ -1,0 +1,246 @@
+"""Unpack image layers into a rootfs directory, safely, and cache it by the layers' chain ID.
+
+Rules (image-spec layer.md): ``.wh.NAME`` deletes NAME from the layers below, ``.wh..wh..opq`` hides every
+lower child of its directory, a whiteout never applies to its own layer. No entry may land outside the root
+(``..`` and symlinks climbing out are refused), device nodes and fifos are refused, setuid/setgid bits and
+``SCHILY.xattr`` attributes are kept, and owners are applied only when running as root (rootless runs map
+the caller to root instead). Each layer's uncompressed stream is checked against its diff_id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from ocibuild.errors import BuildError
+from ocibuild.oci.compression import Compression, open_decompressor
+from ocibuild.oci.entries import OPAQUE_MARKER, WHITEOUT_PREFIX
+from ocibuild.oci.layer import LayerBlob
+from ocibuild.oci.store import Store
+from ocibuild.run.paths import EscapeError, make_parents, resolve, split_image_path
+
+XATTR_PREFIX = "SCHILY.xattr."
+
+
+def chain_ids(diff_ids: Sequence[str]) -> list[str]:
+    """The OCI ChainIDs of a layer stack: one per prefix, the last identifies the whole rootfs."""
+    chain: list[str] = []
+    for diff_id in diff_ids:
+        chain.append(
+            diff_id if not chain else "sha256:" + hashlib.sha256(f"{chain[-1]} {diff_id}".encode()).hexdigest()
+        )
+    return chain
+
+
+def rootfs_for(layers: Sequence[LayerBlob], store: Store) -> Path:
+    """The unpacked rootfs of ``layers`` under ``store.root/rootfs/<chainid>``, built once then reused.
+
+    It starts from the longest already-unpacked prefix (copied) and is renamed into place when complete.
+    Callers must treat it as read-only (run containers on an overlay or a copy).
+    """
+    if not layers:
+        raise BuildError("an image without layers cannot be run")
+    chain = chain_ids([layer.diff_id for layer in layers])
+    base = store.root / "rootfs"
+    base.mkdir(parents=True, exist_ok=True)
+    target = base / chain[-1].split(":", 1)[1]
+    if target.is_dir():
+        return target
+    seed_index = next(
+        (i for i in range(len(chain) - 2, -1, -1) if (base / chain[i].split(":", 1)[1]).is_dir()),
+        -1,
+    )
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    try:
+        os.chmod(work, 0o755)
+        if seed_index >= 0:
+            copy_tree(base / chain[seed_index].split(":", 1)[1], work)
+        for layer in layers[seed_index + 1 :]:
+            apply_layer(layer, work)
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def copy_tree(source: Path, dest: Path) -> None:
+    """Copy a rootfs keeping hardlinks, owners, modes, times and xattrs (reflinks where the fs has them)."""
+    result = subprocess.run(
+        ["cp", "-a", "--reflink=auto", f"{source}/.", str(dest)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BuildError(f"cannot copy {source}: {result.stderr.strip()}")
+
+
+class _HashingReader:
+    """Hashes the bytes read through it, so the tar stream is checked against its diff_id."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+        self._hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self._hash.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self._hash.hexdigest()
+
+
+def apply_layer(layer: LayerBlob, root: Path) -> None:
+    """Apply one layer blob onto the rootfs at ``root``."""
+    try:
+        source = open(layer.path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise BuildError(f"layer {layer.digest} is missing from the store ({layer.path})") from None
+    with source:
+        reader = _HashingReader(open_decompressor(Compression.from_media_type(layer.media_type), source))
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                _Applier(root, tar, layer.digest).run()
+            diff_id = reader.drain()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise BuildError(f"layer {layer.digest}: cannot unpack: {exc}") from None
+    if diff_id != layer.diff_id:
+        raise BuildError(f"layer {layer.digest}: content {diff_id} does not match its diff_id {layer.diff_id}")
+
+
+class _Applier:
+    """Extracts one layer's members in order, tracking what this layer wrote (whiteouts skip those)."""
+
+    def __init__(self, root: Path, tar: tarfile.TarFile, digest: str) -> None:
+        self.root = root
+        self.tar = tar
+        self.digest = digest
+        self.written: set[Path] = set()
+        self.directories: list[tuple[Path, tarfile.TarInfo]] = []
+        self.as_root = os.geteuid() == 0
+
+    def fail(self, name: str, why: str) -> BuildError:
+        return BuildError(f"layer {self.digest}: {name!r}: {why}")
+
+    def run(self) -> None:
+        for member in self.tar:
+            try:
+                self.member(member)
+            except EscapeError as exc:
+                raise self.fail(member.name, f"refused, {exc}") from None
+        for path, member in reversed(self.directories):
+            os.chmod(path, member.mode & 0o7777)
+            os.utime(path, (member.mtime, member.mtime))
+
+    def member(self, member: tarfile.TarInfo) -> None:
+        parts = split_image_path(member.name)
+        if not parts:
+            return
+        name = parts[-1]
+        parent = resolve(self.root, parts[:-1], follow_last=True)
+        if name == OPAQUE_MARKER:
+            self.opaque(parent)
+            return
+        if name.startswith(WHITEOUT_PREFIX):
+            if not name.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+                self.whiteout(parent / name[len(WHITEOUT_PREFIX) :])
+            return
+        if member.ischr() or member.isblk() or member.isfifo():
+            raise self.fail(member.name, "device nodes and fifos are not allowed in layers")
+        path = parent / name
+        make_parents(self.root, path)
+        if member.isdir():
+            self.directory(path, member)
+        else:
+            _remove(path)
+            if member.isreg():
+                self.file(path, member)
+            elif member.issym():
+                os.symlink(member.linkname, path)
+            elif member.islnk():
+                self.hardlink(path, member)
+            else:
+                raise self.fail(member.name, f"unsupported tar entry type {member.type!r}")
+            self.finish(path, member)
+        self.written.add(path)
+
+    def directory(self, path: Path, member: tarfile.TarInfo) -> None:
+        if os.path.lexists(path) and not (path.is_dir() and not path.is_symlink()):
+            _remove(path)
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o700)
+        self.finish(path, member, mode=False)
+        os.chmod(path, (member.mode & 0o7777) | 0o700)
+        self.directories.append((path, member))
+
+    def file(self, path: Path, member: tarfile.TarInfo) -> None:
+        source = self.tar.extractfile(member)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            if source is not None:
+                shutil.copyfileobj(source, out, 1 << 20)
+
+    def hardlink(self, path: Path, member: tarfile.TarInfo) -> None:
+        target = resolve(self.root, split_image_path(member.linkname))
+        if not os.path.lexists(target) or target.is_dir():
+            raise self.fail(member.name, f"hardlink target {member.linkname!r} is not a file of the rootfs")
+        os.link(target, path, follow_symlinks=False)
+
+    def finish(self, path: Path, member: tarfile.TarInfo, mode: bool = True) -> None:
+        """Owner, xattrs, then mode (chown clears setuid bits) and mtime; a hardlink shares its target's."""
+        if member.islnk():
+            return
+        if self.as_root:
+            os.lchown(path, member.uid, member.gid)
+            for key, value in member.pax_headers.items():
+                if key.startswith(XATTR_PREFIX):
+                    try:
+                        value_bytes = value.encode("utf-8", "surrogateescape")
+                        os.setxattr(path, key[len(XATTR_PREFIX) :], value_bytes, follow_symlinks=False)
+                    except OSError:
+                        pass
+        if member.issym():
+            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+            return
+        if mode:
+            os.chmod(path, member.mode & 0o7777)
+        if not member.isdir():
+            os.utime(path, (member.mtime, member.mtime))
+
+    def whiteout(self, path: Path) -> None:
+        if path not in self.written:
+            _remove(path)
+
+    def opaque(self, directory: Path) -> None:
+        if not directory.is_dir() or directory.is_symlink():
+            return
+        for child in directory.iterdir():
+            if child not in self.written:
+                _remove(child)
+            elif child.is_dir() and not child.is_symlink():
+                self.opaque(child)
+
+
+def _remove(path: Path) -> None:
+    """Remove whatever is at ``path`` (never following a symlink)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
