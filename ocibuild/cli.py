@@ -17,7 +17,7 @@ from ocibuild.oci import Compression, ImageFormat, Platform, Store
 from ocibuild.oci.store import default_cache_dir
 from ocibuild.progress import Reporter
 
-SUBCOMMANDS = ("build", "schema")
+SUBCOMMANDS = ("build", "schema", "run", "predict")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +63,30 @@ def make_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the OpenAPI schema of the predictor (static, no import)")
     schema.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
     _add_common(schema)
+
+    run = sub.add_parser("run", help="run an image (layout, tarball, registry ref or cog.yaml) under runc")
+    run.add_argument("image", help="an OCI layout, a dual tarball, a cog.yaml (built first) or REGISTRY/REPO:TAG")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="override the image's Cmd")
+    _add_run_options(run)
+    _add_common(run)
+
+    predict = sub.add_parser("predict", help="run one prediction, like `cog predict`, without Docker")
+    predict.add_argument("image", help="a cog.yaml or its directory (built first), an OCI layout, a tarball or a ref")
+    predict.add_argument("-i", "--input", action="append", default=[], help="name=value or name=@file (repeatable)")
+    predict.add_argument("--json", help="all inputs as one JSON object")
+    predict.add_argument("-o", "--output", type=Path, help="where to write file outputs")
+    predict.add_argument("--setup-timeout", type=float, default=300.0)
+    _add_run_options(predict)
+    _add_common(predict)
     return parser
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-e", "--env", action="append", default=[], help="K=V environment variable (repeatable)")
+    p.add_argument("-v", "--volume", action="append", default=[], help="SRC:DST[:ro] bind mount (repeatable)")
+    p.add_argument("--gpus", choices=["all"], help="give the container the host's NVIDIA GPUs")
+    p.add_argument("--runtime", choices=["auto", "runc", "unshare"], default="auto")
+    p.add_argument("--insecure-registry", action="append", default=[], help="allow plain http to this host")
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:
@@ -102,6 +125,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_build(args)
     if args.command == "schema":
         return _cmd_schema(args)
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "predict":
+        return _cmd_predict(args)
     raise UserInputError(f"unknown command {args.command!r}")
 
 
@@ -159,6 +186,58 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     print(schema_command(find_cog_yaml(args.path)))
     return 0
+
+
+def _resolve_image(args: argparse.Namespace, store: Store):
+    from ocibuild.cog.build import BuildOptions, build_project
+    from ocibuild.image_source import resolve_image
+    from ocibuild.registry import pull
+
+    reporter = Reporter(quiet=args.quiet)
+
+    def build(path: Path):
+        return build_project(path, BuildOptions(store=store, reporter=reporter)).target
+
+    def fetch(ref: str, layout: Path):
+        return pull(ref, layout, insecure_registries=tuple(args.insecure_registry))
+
+    return resolve_image(args.image, store, build, fetch)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ocibuild.run import run_image
+
+    store = _open_store(args)
+    image = _resolve_image(args, store)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return run_image(
+        image,
+        store,
+        command=command or None,
+        env=args.env,
+        volumes=args.volume,
+        gpus=args.gpus == "all",
+        runtime=args.runtime,
+    )
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ocibuild.run import predict
+
+    store = _open_store(args)
+    image = _resolve_image(args, store)
+    result = predict(
+        image,
+        store,
+        args.input,
+        args.json,
+        args.output,
+        gpus=args.gpus == "all",
+        setup_timeout=args.setup_timeout,
+        volumes=args.volume,
+        runtime=args.runtime,
+    )
+    return 0 if result.status == "succeeded" else 1
 
 
 if __name__ == "__main__":

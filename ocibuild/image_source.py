@@ -1,0 +1,67 @@
+"""Find the image a command means: an OCI layout, a dual tarball, a cog.yaml (built first) or a registry ref."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ocibuild.errors import UserInputError
+from ocibuild.oci.image import Image, Index
+from ocibuild.oci.layout import LayoutError, read_layout
+from ocibuild.oci.store import Store
+
+
+def pick_platform_image(target: Image | Index, architecture: str = "amd64") -> Image:
+    """The image itself, or the one of an index for ``architecture``."""
+    if isinstance(target, Image):
+        return target
+    for image in target.images:
+        if image.platform is not None and image.platform.architecture == architecture:
+            return image
+    if target.images:
+        return target.images[0]
+    raise UserInputError("the index holds no runnable image")
+
+
+def resolve_image(
+    spec: str,
+    store: Store,
+    build: Callable[[Path], Image | Index],
+    pull: Callable[[str, Path], Image | Index],
+) -> Image:
+    """Load the image named by ``spec`` (see the module docstring); ``build``/``pull`` do the heavy cases."""
+    path = Path(spec)
+    try:
+        if path.is_dir() and (path / "oci-layout").exists():
+            return pick_platform_image(read_layout(path))
+        if (path.is_dir() and (path / "cog.yaml").exists()) or (path.is_file() and path.suffix in (".yaml", ".yml")):
+            return pick_platform_image(build(path))
+        if path.is_file() and tarfile.is_tarfile(path):
+            return pick_platform_image(read_layout(_unpack_archive(path, store)))
+    except LayoutError as exc:
+        raise UserInputError(f"{spec}: {exc}") from None
+    if path.exists():
+        raise UserInputError(f"{spec}: not an OCI layout, an image tarball or a cog.yaml")
+    if "/" not in spec and ":" not in spec:
+        raise UserInputError(f"{spec}: no such file, and not a registry reference (REGISTRY/REPO[:TAG])")
+    layout = store.root / "pulled" / spec.replace("/", "_").replace(":", "_").replace("@", "_")
+    return pick_platform_image(pull(spec, layout))
+
+
+def _unpack_archive(path: Path, store: Store) -> Path:
+    """Unpack a dual tarball (an OCI layout inside) into the store, keyed by its size and mtime."""
+    st = path.stat()
+    target = store.root / "archives" / f"{path.name}-{st.st_size}-{st.st_mtime_ns}"
+    if (target / "index.json").exists():
+        return target
+    with store.temp_path() as marker:
+        staging = marker.with_suffix(".d")
+        with tarfile.open(path) as tar:
+            names = tar.getnames()
+            if "oci-layout" not in names:
+                raise UserInputError(f"{path}: the tarball holds no OCI layout (oci-layout is missing)")
+            tar.extractall(staging, filter="data")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(target)
+    return target
