@@ -1,0 +1,68 @@
+"""Fetch a locked distribution file into the store's wheel cache, verifying its sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import requests
+
+from ocibuild.errors import BuildError
+from ocibuild.oci.store import Store
+
+CHUNK = 1 << 20
+
+
+def cached_path(dist: dict[str, Any], store: Store) -> Path:
+    """Where the cache keeps ``dist``'s file: ``wheels/<sha256>/<file name>``."""
+    return store.root / "wheels" / dist["sha256"] / dist["filename"]
+
+
+def fetch(dist: dict[str, Any], store: Store, project_dir: Path | None = None) -> Path:
+    """The verified local copy of a locked distribution file, downloading or copying it when missing."""
+    final = cached_path(dist, store)
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with store.temp_path(".part") as temp:
+        digest = hashlib.sha256()
+        with open(temp, "wb") as out:
+            for chunk in _chunks(dist, project_dir):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != dist["sha256"]:
+            raise BuildError(
+                f"{dist['filename']}: sha256 {digest.hexdigest()} does not match the lock ({dist['sha256']})"
+            )
+        os.replace(temp, final)
+    return final
+
+
+def _chunks(dist: dict[str, Any], project_dir: Path | None):
+    if "path" in dist:
+        if project_dir is None:
+            raise BuildError(f"{dist['filename']}: a project file, but no project directory was given")
+        yield from _read_file(project_dir / dist["path"])
+        return
+    url = dist["url"]
+    if url.startswith("file://"):
+        yield from _read_file(Path(unquote(urlparse(url).path)))
+        return
+    try:
+        with requests.get(url, stream=True, timeout=60) as response:
+            response.raise_for_status()
+            yield from response.iter_content(CHUNK)
+    except requests.RequestException as exc:
+        raise BuildError(f"cannot download {dist['filename']}: {exc}") from None
+
+
+def _read_file(path: Path):
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc.strerror}") from None

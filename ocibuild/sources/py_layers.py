@@ -1,0 +1,128 @@
+"""Turn the locked distributions into layers: each large one alone, the small ones together.
+
+A layer's key is its files' sha256s plus the target's install paths and this recipe's version, so the same
+wheel gives the same layer digest in every image, and a warm rebuild is one store lookup per layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocibuild.oci.compression import Compression
+from ocibuild.oci.entries import entries_from_tree
+from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.store import Store
+from ocibuild.sources.py_fetch import fetch
+from ocibuild.sources.py_sdist import build_wheel
+from ocibuild.sources.py_target import PythonTarget
+from ocibuild.sources.py_wheel import install_wheel
+
+RECIPE = "python-dists/1"
+LARGE_THRESHOLD = 50 * 1024 * 1024
+LAYER_THREADS = 3
+FETCH_THREADS = 8
+_SHM = Path("/dev/shm")
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """The distributions that share one layer."""
+
+    name: str
+    distributions: tuple[dict[str, Any], ...]
+
+    def key(self, target: PythonTarget) -> str:
+        files = sorted(f"{d['kind']}:{d['sha256']}" for d in self.distributions)
+        where = [target.site_packages, target.interpreter, target.python_version, target.platform]
+        return "|".join([RECIPE, *where, *files])
+
+
+def group_distributions(
+    distributions: Sequence[dict[str, Any]], large_threshold: int = LARGE_THRESHOLD
+) -> list[LayerGroup]:
+    """One group per distribution larger than the threshold (by file size), then one for all the others."""
+    ordered = sorted(distributions, key=lambda d: d["name"])
+    large = [d for d in ordered if (d.get("size") or 0) > large_threshold]
+    small = tuple(d for d in ordered if d not in large)
+    groups = [LayerGroup(f"python: {d['name']}=={d['version']}", (d,)) for d in large]
+    if small:
+        groups.append(LayerGroup(f"python: {len(small)} distribution(s)", small))
+    return groups
+
+
+@contextlib.contextmanager
+def _scratch(store: Store, needed: int) -> Iterator[Path]:
+    """A temporary tree, in memory (/dev/shm) when it has ample room, else under the store."""
+    base = store.root / "tmp"
+    with contextlib.suppress(OSError):
+        if os.access(_SHM, os.W_OK) and shutil.disk_usage(_SHM).free > 3 * needed + (1 << 30):
+            base = _SHM
+    path = Path(tempfile.mkdtemp(prefix="ocibuild-py-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _wheel_for(dist: dict[str, Any], target: PythonTarget, store: Store, project_dir: Path | None) -> Path:
+    local = fetch(dist, store, project_dir)
+    return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store)
+
+
+def _group_layer(
+    group: LayerGroup,
+    target: PythonTarget,
+    store: Store,
+    source_date_epoch: int,
+    compression: Compression,
+    project_dir: Path | None,
+) -> LayerBlob:
+    with contextlib.ExitStack() as stack:
+
+        def entries():
+            with ThreadPoolExecutor(FETCH_THREADS) as pool:
+                wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir), group.distributions))
+            tree = stack.enter_context(_scratch(store, sum(w.stat().st_size for w in wheels) * 4))
+            for wheel in wheels:
+                install_wheel(wheel, tree, target)
+            return entries_from_tree(tree)
+
+        return cached_layer(group.key(target), entries, store, compression, source_date_epoch)
+
+
+def python_layers(
+    section: dict[str, Any],
+    target: PythonTarget,
+    store: Store,
+    source_date_epoch: int,
+    large_threshold: int = LARGE_THRESHOLD,
+    *,
+    project_dir: Path | None = None,
+    compression: Compression = Compression.GZIP,
+) -> list[tuple[str, LayerBlob]]:
+    """The (name, layer) pairs for the lock's ``python`` section; built layers come from the store."""
+    groups = group_distributions(section.get("distributions", []), large_threshold)
+    if not groups:
+        return []
+    with ThreadPoolExecutor(min(LAYER_THREADS, len(groups))) as pool:
+        futures = [
+            pool.submit(_group_layer, g, target, store, source_date_epoch, compression, project_dir) for g in groups
+        ]
+        return [(g.name, f.result()) for g, f in zip(groups, futures, strict=True)]
+
+
+def pip_freeze(section: dict[str, Any]) -> str:
+    """``name==version`` lines sorted by name: the value of the ``run.cog.pip_freeze`` label."""
+    return "\n".join(f"{d['name']}=={d['version']}" for d in sorted(section.get("distributions", []), key=_key))
+
+
+def _key(dist: dict[str, Any]) -> str:
+    return dist["name"].lower()

@@ -1,0 +1,75 @@
+"""Build a wheel from a locked sdist with uv (isolated build), and refuse wheels that cannot run on the target."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ocibuild.errors import BuildError
+from ocibuild.oci.store import Store
+from ocibuild.sources.py_tags import wheel_rank, wheel_tags
+from ocibuild.sources.py_target import PythonTarget
+from ocibuild.sources.py_uv import UvError, run_uv
+
+
+def _host_glibc() -> tuple[int, ...]:
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return (99, 99)
+    return tuple(int(x) for x in version.split(".")[:2]) if name == "glibc" else (99, 99)
+
+
+def runs_on_target(filename: str, target: PythonTarget) -> bool:
+    """A wheel fits when its tags do, or when it was built here for the same CPU, ABI and an older glibc."""
+    if wheel_rank(filename, target) is not None:
+        return True
+    major, minor = target.version_tuple
+    abis = {f"cp{major}{minor}", "abi3", "none"}
+    same_host = platform.machine() == target.arch and _host_glibc() <= target.glibc_tuple
+    local = {f"linux_{target.arch}"} if same_host else set()
+    return any(abi in abis and plat in local for _, abi, plat in wheel_tags(filename))
+
+
+def _interpreter_for(version: str) -> list[str]:
+    """``--python X.Y`` when uv finds that interpreter here; else nothing (uv uses any, fine for pure Python)."""
+    try:
+        run_uv(["python", "find", "--no-config", version])
+    except UvError:
+        return []
+    return ["--python", version]
+
+
+def build_wheel(sdist: Path, dist: dict[str, Any], target: PythonTarget, store: Store) -> Path:
+    """The wheel built from ``sdist`` for ``target``, cached by the sdist's sha256 and the target."""
+    out_dir = store.root / "wheels" / "built" / f"{dist['sha256']}-py{target.python_version}-{target.arch}"
+    built = sorted(out_dir.glob("*.whl"))
+    if built:
+        return built[0]
+    label = f"{dist['name']} {dist['version']}"
+    with tempfile.TemporaryDirectory(dir=store.root / "tmp") as tmp:
+        args = ["build", "--wheel", "--no-config", "--out-dir", tmp, *_interpreter_for(target.python_version)]
+        try:
+            run_uv([*args, str(sdist)])
+        except UvError as exc:
+            raise BuildError(f"{label}: building its sdist failed ({exc}); use a version that has a wheel") from None
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if len(wheels) != 1:
+            raise BuildError(f"{label}: building its sdist gave {len(wheels)} wheels, expected one")
+        if not runs_on_target(wheels[0].name, target):
+            raise BuildError(
+                f"{label} has no wheel for {target.describe()} and its sdist compiles code that cannot be "
+                f"built for it here ({wheels[0].name}); use a version or package that ships such a wheel"
+            )
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        shutil.move(wheels[0], staged / wheels[0].name)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # another build may have finished first
+            os.replace(staged, out_dir)
+    return next(out_dir.glob("*.whl"))
