@@ -1,0 +1,348 @@
+"""Hermetic Debian base images: declarative definitions, signed-index resolution into locks, and layers.
+
+- ``load_base_definition`` picks ``base-images/<suite>-py<X.Y>.yaml`` for a cog.yaml ``python_version``;
+- ``lock_base`` resolves a definition for one platform against gpgv-verified indexes (network);
+- ``write_lock``/``read_lock`` keep the result next to the definition; a build never resolves;
+- ``base_layers`` turns a lock into layers (downloads verified by sha256, no maintainer scripts, fixups);
+- ``system_packages_layer`` resolves cog.yaml ``system_packages`` against the same archives into one more layer,
+  pinned in the ``"debian"`` section of ``ocibuild.lock`` (``lock_section``/``read_section``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from ocibuild.errors import BuildError, UserInputError
+from ocibuild.oci.canonical import canonical_json
+from ocibuild.oci.compression import Compression
+from ocibuild.oci.entries import Entry
+from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.store import Store
+from ocibuild.sources import deb_rootfs, interpreter, rootfs_fixups
+from ocibuild.sources.deb_index import DEFAULT_KEYRING, Archive, PackageRecord, fetch_release, load_packages
+from ocibuild.sources.deb_lock import (
+    ArchiveSnapshot,
+    BaseLock,
+    LockedPackage,
+    archives_from,
+    debian_arch,
+    normalize_platform,
+    packages_from,
+    read_lock,
+    write_lock,
+)
+from ocibuild.sources.deb_resolve import ResolveError, Universe, UnknownPackageError, resolve
+
+__all__ = [
+    "BaseDefinition",
+    "BaseLock",
+    "LockedPackage",
+    "SystemPackagesLock",
+    "base_layers",
+    "load_base_definition",
+    "load_lock",
+    "lock_base",
+    "lock_section",
+    "read_lock",
+    "read_section",
+    "system_packages_layer",
+    "write_lock",
+]
+
+RECIPE = "debian-rootfs/2"
+DEFAULT_SUITES = {"3.10": "bookworm", "3.11": "bookworm", "3.12": "bookworm", "3.13": "trixie", "3.14": "sid"}
+PBS = "python-build-standalone"
+
+
+def base_images_dir() -> Path:
+    """``base-images/`` of a checkout, or the copy packaged as ``ocibuild/_data/base-images``."""
+    packaged = Path(__file__).resolve().parents[1] / "_data" / "base-images"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "base-images"
+
+
+@dataclass(frozen=True)
+class BaseDefinition:
+    """A base image: Debian archives and root packages, and where its Python comes from."""
+
+    name: str
+    python: str
+    interpreter: str
+    archives: tuple[Archive, ...]
+    architectures: tuple[str, ...]
+    packages: tuple[str, ...]
+    path: Path
+    keyring: Path = DEFAULT_KEYRING
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(f"{self.name}.lock.json")
+
+    @property
+    def digest(self) -> str:
+        """Identifies what a lock was resolved from; a lock with another digest is stale."""
+        spec = {
+            "archives": [asdict(a) for a in self.archives],
+            "interpreter": self.interpreter,
+            "packages": list(self.packages),
+            "python": self.python,
+        }
+        return "sha256:" + hashlib.sha256(canonical_json(spec)).hexdigest()
+
+    @property
+    def site_packages(self) -> str:
+        """Where third-party distributions go in the image (no leading ``/``)."""
+        leaf = "site-packages" if self.interpreter == PBS else "dist-packages"
+        return f"usr/local/lib/python{self.python}/{leaf}"
+
+
+def _definition_from(path: Path) -> BaseDefinition:
+    try:
+        doc = yaml.safe_load(path.read_text())
+        components = tuple(doc.get("components", ["main"]))
+        archives = tuple(
+            Archive(entry["url"], suite, components) for entry in doc["archives"] for suite in entry["suites"]
+        )
+        return BaseDefinition(
+            name=doc["name"],
+            python=str(doc["python"]),
+            interpreter=doc.get("interpreter", "debian"),
+            archives=archives,
+            architectures=tuple(doc["architectures"]),
+            packages=tuple(doc["packages"]),
+            path=path,
+            keyring=Path(doc.get("keyring", DEFAULT_KEYRING)),
+        )
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise BuildError(f"{path}: invalid base image definition ({exc.__class__.__name__}: {exc})") from None
+
+
+def load_base_definition(python_version: str, suite: str | None = None) -> BaseDefinition:
+    """The base for a cog.yaml ``python_version`` (``3.11`` or ``3.11.4``), optionally on another ``suite``."""
+    minor = ".".join(str(python_version).split(".")[:2])
+    suite = suite or DEFAULT_SUITES.get(minor)
+    path = base_images_dir() / f"{suite}-py{minor}.yaml"
+    if suite is None or not path.is_file():
+        known = sorted(p.name.removesuffix(".yaml") for p in base_images_dir().glob("*-py*.yaml"))
+        raise UserInputError(
+            f"cog.yaml: python_version {python_version!r}: no base image (available: {', '.join(known)})"
+        )
+    return _definition_from(path)
+
+
+def load_lock(defn: BaseDefinition, platform: str) -> BaseLock:
+    """The lock next to ``defn`` for ``platform``; refuses a lock resolved from another definition."""
+    lock = read_lock(defn.lock_path, platform)
+    if lock.definition_digest != defn.digest:
+        raise BuildError(f"{defn.lock_path}: stale for {defn.path.name}; run `ocibuild lock` to re-resolve")
+    return lock
+
+
+def _universe(
+    session: requests.Session, snapshots: Sequence[tuple[Archive, str]], arch: str, store: Store, keyring: Path
+) -> tuple[Universe, tuple[ArchiveSnapshot, ...]]:
+    """Verified indexes of every archive (each at its pinned InRelease when the store still has it)."""
+    records: list[PackageRecord] = []
+    used = []
+    for archive, pinned in snapshots:
+        release = fetch_release(session, archive, store, keyring, pinned)
+        for component in archive.components:
+            records += load_packages(session, release, component, arch, store)
+        used.append(ArchiveSnapshot(archive.url, archive.suite, release.date, release.digest))
+    return Universe.from_records(records, arch), tuple(used)
+
+
+def lock_base(defn: BaseDefinition, store: Store, platform: str) -> BaseLock:
+    """Resolve ``defn`` for ``platform`` against the archives now (network; InRelease checked with gpgv)."""
+    platform = normalize_platform(platform)
+    arch = debian_arch(platform)
+    if arch not in defn.architectures:
+        raise BuildError(f"{defn.path.name}: {platform} is not among its architectures {list(defn.architectures)}")
+    with requests.Session() as session:
+        universe, archives = _universe(session, [(a, "") for a in defn.archives], arch, store, defn.keyring)
+    try:
+        records = resolve(universe, defn.packages)
+    except UnknownPackageError as exc:
+        raise BuildError(f"{defn.path.name}: unknown Debian package {exc.name!r} in {archives[0].suite}") from None
+    except ResolveError as exc:
+        raise BuildError(f"{defn.path.name}: {exc}") from None
+    pin = interpreter.pin_interpreter(defn.python, arch) if defn.interpreter == PBS else {}
+    return BaseLock(
+        name=defn.name,
+        platform=platform,
+        python=defn.python,
+        interpreter=defn.interpreter,
+        definition_digest=defn.digest,
+        archives=archives,
+        packages=tuple(LockedPackage.from_record(r) for r in records),
+        interpreter_pin=pin,
+    )
+
+
+def _key(kind: str, spec: dict[str, Any]) -> str:
+    return f"{RECIPE}|{kind}|" + hashlib.sha256(canonical_json(spec)).hexdigest()
+
+
+def _ca_digests(extra_ca_certs: Sequence[Path]) -> list[str]:
+    try:
+        return [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in extra_ca_certs]
+    except OSError as exc:
+        raise UserInputError(f"cannot read CA certificate {exc.filename}: {exc.strerror}") from None
+
+
+def base_layers(
+    lock: BaseLock,
+    store: Store,
+    source_date_epoch: int,
+    extra_ca_certs: Sequence[Path] = (),
+    compression: Compression = Compression.GZIP,
+) -> list[LayerBlob]:
+    """The base image layers of ``lock``: the Debian rootfs, then the interpreter when it is not Debian's."""
+    ld_cache = rootfs_fixups.ld_cache_supported(lock.arch)
+    python_link = f"python{lock.python}" if lock.interpreter == "debian" else ""
+    spec = {
+        "packages": [p.sha256 for p in lock.packages],
+        "arch": lock.arch,
+        "python_link": python_link,
+        "ca": _ca_digests(extra_ca_certs),
+        "ld_cache": ld_cache,
+    }
+
+    def entries() -> list[Entry]:
+        tree, _, _ = deb_rootfs.build_rootfs(
+            lock.packages,
+            store,
+            lock.arch,
+            python_link=python_link,
+            extra_ca_certs=extra_ca_certs,
+            ld_cache=ld_cache,
+        )
+        return list(tree)
+
+    layers = [cached_layer(_key("base", spec), entries, store, compression, source_date_epoch)]
+    if lock.interpreter == PBS:
+        layers.append(interpreter.interpreter_layer(lock.interpreter_pin, store, source_date_epoch, compression))
+    return layers
+
+
+@dataclass(frozen=True)
+class SystemPackagesLock:
+    """cog.yaml ``system_packages`` resolved on top of one base, per platform."""
+
+    base: str
+    base_digest: str
+    requested: tuple[str, ...]
+    platforms: dict[str, dict[str, Any]]
+
+    def packages(self, platform: str) -> tuple[LockedPackage, ...]:
+        return packages_from(self.platforms[platform]["packages"])
+
+    def section(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "base_digest": self.base_digest,
+            "requested": list(self.requested),
+            "platforms": {p: self.platforms[p] for p in sorted(self.platforms)},
+        }
+
+
+def lock_section(lock: SystemPackagesLock) -> dict[str, Any]:
+    """The ``"debian"`` section of ``ocibuild.lock`` (JSON-ready, deterministic order)."""
+    return lock.section()
+
+
+def read_section(section: dict[str, Any]) -> SystemPackagesLock:
+    """A SystemPackagesLock from the ``"debian"`` section of ``ocibuild.lock``."""
+    try:
+        platforms = {
+            p: {"archives": list(v["archives"]), "packages": list(v["packages"])}
+            for p, v in section["platforms"].items()
+        }
+        for value in platforms.values():
+            packages_from(value["packages"])
+            archives_from(value["archives"])
+        return SystemPackagesLock(section["base"], section["base_digest"], tuple(section["requested"]), platforms)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BuildError(f'ocibuild.lock: invalid "debian" section ({exc.__class__.__name__}: {exc})') from None
+
+
+def _base_digest(base_lock: BaseLock) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json([p.sha256 for p in base_lock.packages])).hexdigest()
+
+
+def _resolve_system(base_lock: BaseLock, requested: Sequence[str], store: Store) -> dict[str, Any]:
+    snapshots = [(Archive(a.url, a.suite), a.inrelease) for a in base_lock.archives]
+    with requests.Session() as session:
+        universe, archives = _universe(session, snapshots, base_lock.arch, store, DEFAULT_KEYRING)
+    try:
+        records = resolve(universe, requested, installed=[p.as_record() for p in base_lock.packages])
+    except UnknownPackageError as exc:
+        closest = f" (closest: {', '.join(exc.closest)})" if exc.closest else ""
+        raise UserInputError(f"cog.yaml: build.system_packages: unknown Debian package '{exc.name}'{closest}") from None
+    except ResolveError as exc:
+        raise UserInputError(f"cog.yaml: build.system_packages: {exc}") from None
+    return {
+        "archives": [asdict(a) for a in archives],
+        "packages": [asdict(LockedPackage.from_record(r)) for r in records],
+    }
+
+
+def system_packages_layer(
+    base_lock: BaseLock,
+    packages: list[str],
+    store: Store,
+    source_date_epoch: int,
+    lock_section: dict[str, Any] | None = None,
+    compression: Compression = Compression.GZIP,
+) -> tuple[LayerBlob | None, dict[str, Any]]:
+    """The layer of ``packages`` (and their dependencies the base lacks), and the updated ``"debian"`` section.
+
+    A ``lock_section`` pinned for the same base, package list and platform is used as is (no network); otherwise
+    the packages are resolved against the base's archives (its pinned InRelease when the store still has it).
+    No packages: no layer (None).
+    """
+    requested = tuple(sorted(set(packages)))
+    digest = _base_digest(base_lock)
+    current = SystemPackagesLock(base_lock.name, digest, requested, {})
+    pinned = read_section(lock_section) if lock_section else None
+    if pinned is not None and (pinned.base, pinned.base_digest, pinned.requested) == (
+        base_lock.name,
+        digest,
+        requested,
+    ):
+        current = pinned
+    if not requested:
+        return None, current.section()
+    if base_lock.platform not in current.platforms:
+        current.platforms[base_lock.platform] = _resolve_system(base_lock, requested, store)
+    extras = current.packages(base_lock.platform)
+    if not extras:
+        return None, current.section()
+    ld_cache = rootfs_fixups.ld_cache_supported(base_lock.arch)
+    spec = {
+        "base": [p.sha256 for p in base_lock.packages],
+        "extras": [p.sha256 for p in extras],
+        "arch": base_lock.arch,
+        "ld_cache": ld_cache,
+    }
+
+    def entries() -> list[Entry]:
+        tree, contents, alternatives = deb_rootfs.build_rootfs(
+            (*base_lock.packages, *extras), store, base_lock.arch, ld_cache=ld_cache
+        )
+        wanted = {"var/lib/dpkg/status", "etc/ld.so.cache"}
+        for pkg, c in zip(extras, contents[len(base_lock.packages) :], strict=True):
+            wanted.update(tree.resolve(m.path) for m in c.members)
+            wanted.update(alternatives.get(pkg.name, ()))
+            stem = rootfs_fixups.info_name(rootfs_fixups.control_fields(c))
+            wanted.update(f"var/lib/dpkg/info/{stem}.{suffix}" for suffix in ("list", "md5sums", "conffiles"))
+        return [tree.entries[p] for p in sorted(wanted) if p in tree.entries]
+
+    layer = cached_layer(_key("system", spec), entries, store, compression, source_date_epoch)
+    return layer, current.section()

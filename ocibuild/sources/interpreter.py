@@ -1,0 +1,104 @@
+"""python-build-standalone interpreters (for Pythons Debian lacks) through ``uv python install``.
+
+uv checks each download against the sha256 in its bundled metadata; ``UV_PYTHON_INSTALL_MIRROR`` (passed through)
+points it at a mirror. The interpreter goes to ``/usr/local`` with ``/usr/bin/python3`` and ``python`` links.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ocibuild.errors import BuildError
+from ocibuild.oci.compression import Compression
+from ocibuild.oci.entries import Entry, entries_from_tree
+from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.store import Store
+
+DEBIAN_PYTHONS = ("3.11", "3.13", "3.14")
+RECIPE = "pbs-interpreter/1"
+_UV_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+def _uv() -> str:
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise BuildError("uv not found: it is needed to install a python-build-standalone interpreter") from None
+        return found
+
+
+def _unavailable(version: str, why: str) -> BuildError:
+    return BuildError(
+        f"Python {version} is not available: {why}; "
+        f"Python versions available without a download: {', '.join(DEBIAN_PYTHONS)}"
+    )
+
+
+def pin_interpreter(version: str, arch: str) -> dict[str, str]:
+    """The newest CPython ``version``.x build for linux/``arch`` that uv knows (uv's metadata; no network)."""
+    proc = subprocess.run(
+        [_uv(), "python", "list", "--only-downloads", "--all-versions", "--all-arches", "--output-format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise _unavailable(version, f"uv python list failed: {proc.stderr.strip()[:200]}")
+    builds = [
+        b
+        for b in json.loads(proc.stdout)
+        if b["implementation"] == "cpython"
+        and b["os"] == "linux"
+        and b["libc"] == "gnu"
+        and b["variant"] == "default"
+        and b["arch"] == _UV_ARCH[arch]
+        and ".".join(b["version"].split(".")[:2]) == version
+        and b["version_parts"]["patch"] is not None
+    ]
+    if not builds:
+        raise _unavailable(version, f"uv knows no python-build-standalone build for linux/{arch}")
+    best = max(builds, key=lambda b: tuple(b["version_parts"][k] for k in ("major", "minor", "patch")))
+    return {"key": best["key"], "url": best["url"], "version": best["version"]}
+
+
+def _install(pin: dict[str, str], dest: Path) -> Path:
+    """``uv python install`` into ``dest``; returns the installation directory."""
+    proc = subprocess.run(
+        [_uv(), "python", "install", pin["key"], "--install-dir", str(dest), "--no-bin", "--no-registry"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "automatic"},
+    )
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"uv exited with {proc.returncode}"
+        raise _unavailable(".".join(pin["version"].split(".")[:2]), f"downloading {pin['key']} failed ({why})")
+    installs = [p for p in dest.iterdir() if p.is_dir() and p.name.startswith("cpython-")]
+    if len(installs) != 1:
+        raise BuildError(f"uv python install left an unexpected tree in {dest}")
+    return installs[0]
+
+
+def interpreter_layer(
+    pin: dict[str, str], store: Store, source_date_epoch: int, compression: Compression = Compression.GZIP
+) -> LayerBlob:
+    """The interpreter of ``pin`` under ``/usr/local`` (one layer, cached by the pinned build)."""
+    minor = ".".join(pin["version"].split(".")[:2])
+    with tempfile.TemporaryDirectory(dir=store.root / "tmp", prefix="pbs-") as tmp:
+
+        def entries() -> list[Entry]:
+            installed = _install(pin, Path(tmp))
+            items = list(entries_from_tree(installed, "usr/local", preserve_modes=True))
+            items.append(Entry.symlink("usr/bin/python3", f"../local/bin/python{minor}"))
+            items.append(Entry.symlink("usr/bin/python", "python3"))
+            return items
+
+        return cached_layer(f"{RECIPE}|{pin['key']}|{pin['url']}", entries, store, compression, source_date_epoch)

@@ -1,0 +1,33 @@
+"""python-build-standalone interpreters through uv (3.10/3.12): pinning offline, and the error when unavailable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocibuild.errors import BuildError
+from ocibuild.oci.store import Store
+from ocibuild.sources import interpreter
+
+
+def test_pin_comes_from_uv_metadata_for_both_architectures() -> None:
+    amd = interpreter.pin_interpreter("3.12", "amd64")
+    arm = interpreter.pin_interpreter("3.12", "arm64")
+    assert amd["key"].startswith("cpython-3.12.") and amd["key"].endswith("-linux-x86_64-gnu")
+    assert arm["key"].endswith("-linux-aarch64-gnu") and arm["version"] == amd["version"]
+
+
+def test_unreachable_download_is_one_line_naming_available_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_PYTHON_INSTALL_MIRROR", "http://127.0.0.1:9/python-build-standalone")
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    pin = interpreter.pin_interpreter("3.12", "amd64")
+    with pytest.raises(BuildError) as info:
+        interpreter.interpreter_layer(pin, Store(tmp_path / "store"), 0)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("Python 3.12 is not available: downloading cpython-3.12.")
+    assert message.endswith("Python versions available without a download: 3.11, 3.13, 3.14")
