@@ -1,13 +1,20 @@
-"""Build a Cog project into an OCI image: plan the layers, materialise them (cached, in parallel), assemble."""
+"""Build a Cog project into an OCI image: plan the layers, materialise them (cached, in parallel), assemble.
+
+Layers, lowest first: Debian base + Python, system_packages, Python distributions (one per large wheel), the
+bundled runner, build.run commands, the code at /src, weights. Everything a build fetches is pinned in
+``ocibuild.lock`` (created on the first build, refreshed with ``ocibuild lock`` or ``--update-lock``).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ocibuild.cog.config import LoadedConfig, load_config
-from ocibuild.cog.contract import SCHEMA_FILE, image_contract
+from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
+from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, read_project_lock, write_project_lock
 from ocibuild.cog.schema import SchemaResult, generate_schema, openapi_json
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, Platform, Store
@@ -15,9 +22,20 @@ from ocibuild.oci.image import History, Image, Index, build_image, build_index
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.parallel import LayerJob, run_layer_jobs
 from ocibuild.progress import NullReporter, Reporter
+from ocibuild.run import run_build_commands
 from ocibuild.sde import resolve_source_date_epoch
+from ocibuild.sources import debian
 from ocibuild.sources.code import code_layer
-from ocibuild.sources.runner import runner_layer
+from ocibuild.sources.python import (
+    PythonTarget,
+    Requirements,
+    check_lock,
+    lock_python,
+    pip_freeze,
+    python_layers,
+    read_requirements,
+)
+from ocibuild.sources.runner import runner_layer, runner_version
 from ocibuild.sources.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
 from ocibuild.sources.weights import find_weights, project_weight_files, weights_layers
 
@@ -34,6 +52,11 @@ class BuildOptions:
     format: ImageFormat = ImageFormat.OCI
     compression: Compression = Compression.GZIP
     weights_threshold: int = WEIGHTS_THRESHOLD
+    update_lock: bool = False
+    offline: bool = False
+    find_links: Sequence[str] = ()
+    ca_certs: Sequence[Path] = ()
+    secrets: dict[str, Path] = field(default_factory=dict)
     reporter: Reporter = field(default_factory=NullReporter)
 
 
@@ -68,32 +91,185 @@ def build_project(cog_yaml: Path, options: BuildOptions) -> BuildResult:
     for warning in loaded.warnings:
         options.reporter.warn(warning)
     sde = resolve_source_date_epoch(options.source_date_epoch, loaded.project_dir)
-    images = [_build_for_platform(loaded, platform, sde, options) for platform in options.platforms]
+    lock = read_project_lock(loaded.project_dir)
+    fresh_lock = lock is None or options.update_lock
+    if lock is None and options.offline:
+        raise UserInputError(f"{LOCK_NAME}: missing; --offline builds need a lock (run 'ocibuild lock' online)")
+    lock = lock or ProjectLock()
+    images = [_build_for_platform(loaded, platform, sde, options, lock, fresh_lock) for platform in options.platforms]
+    write_project_lock(loaded.project_dir, lock)
     target: Image | Index = images[0] if len(images) == 1 else build_index(images, fmt=options.format)
     return BuildResult(target, loaded, sde)
 
 
-def _build_for_platform(loaded: LoadedConfig, platform: Platform, sde: int, options: BuildOptions) -> Image:
+def lock_project(cog_yaml: Path, options: BuildOptions) -> Path:
+    """Resolve every input again and rewrite ``ocibuild.lock`` (the ``ocibuild lock`` command)."""
+    loaded = load_config(find_cog_yaml(cog_yaml))
+    lock = ProjectLock()
+    for platform in options.platforms:
+        base_lock = _base_lock(loaded, platform, options, refresh=True)
+        _python_section(loaded, base_lock, platform, options, lock, fresh=True)
+        _system_layer(base_lock, list(loaded.config.build.system_packages or []), 0, options, lock, fresh=True)
+    return write_project_lock(loaded.project_dir, lock)
+
+
+def _base_lock(loaded: LoadedConfig, platform: Platform, options: BuildOptions, refresh: bool) -> debian.BaseLock:
+    defn = debian.load_base_definition(str(loaded.config.build.python_version))
+    if refresh and not options.offline:
+        base_lock = debian.lock_base(defn, options.store, str(platform))
+        debian.write_lock(base_lock, defn.lock_path)
+        return base_lock
+    return debian.load_lock(defn, str(platform))
+
+
+def python_target(base_lock: debian.BaseLock, platform: Platform) -> PythonTarget:
+    """The Python environment of a base: its interpreter version, glibc (from libc6) and paths."""
+    libc = next((p.version for p in base_lock.packages if p.name == "libc6"), "2.36")
+    glibc = re.match(r"\d+\.\d+", libc.split(":")[-1])
+    target = PythonTarget.for_python(base_lock.python, glibc.group(0) if glibc else "2.36", str(platform))
+    defn = debian.load_base_definition(base_lock.python)
+    return PythonTarget(
+        target.python_version, target.platform, target.glibc, "/" + defn.site_packages, target.interpreter
+    )
+
+
+def _requirements(loaded: LoadedConfig) -> Requirements:
+    build = loaded.config.build
+    return read_requirements(loaded.project_dir, build.python_requirements, build.python_packages or None)
+
+
+def _torch_suffix(loaded: LoadedConfig) -> str:
+    return loaded.cuda.torch_index_suffix if loaded.cuda is not None else "cpu"
+
+
+def _python_section(
+    loaded: LoadedConfig,
+    base_lock: debian.BaseLock,
+    platform: Platform,
+    options: BuildOptions,
+    lock: ProjectLock,
+    fresh: bool,
+) -> tuple[PythonTarget, dict, Requirements]:
+    target = python_target(base_lock, platform)
+    reqs = _requirements(loaded)
+    sections = dict(lock.python or {})
+    section = sections.get(str(platform))
+    kwargs = {"find_links": list(options.find_links), "torch_index_suffix": _torch_suffix(loaded)}
+    if fresh or section is None:
+        if options.offline:
+            raise UserInputError(f"{LOCK_NAME}: no Python lock for {platform}; run 'ocibuild lock' online")
+        section = lock_python(reqs, target, **kwargs)
+    else:
+        check_lock(section, reqs, target, **kwargs)
+    sections[str(platform)] = section
+    lock.python = sections
+    return target, section, reqs
+
+
+def _build_for_platform(
+    loaded: LoadedConfig, platform: Platform, sde: int, options: BuildOptions, lock: ProjectLock, fresh: bool
+) -> Image:
+    reporter = options.reporter
+    store, compression = options.store, options.compression
+    base_lock = _base_lock(loaded, platform, options, refresh=False)
+    target, python_section, reqs = _python_section(loaded, base_lock, platform, options, lock, fresh)
+    for warning in reqs.warnings:
+        reporter.warn(warning)
     schema = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
-    python_minor = ".".join(str(loaded.config.build.python_version).split(".")[:2])
-    site_packages = f"/usr/local/lib/python{python_minor}/dist-packages"
-    contract = image_contract(loaded, schema, pip_freeze="", python_path="/usr/bin/python3")
+    freeze = "\n".join(sorted([pip_freeze(python_section), f"cog=={runner_version()}"], key=str.lower)).strip()
+    contract = image_contract(loaded, schema, pip_freeze=freeze, python_path=target.interpreter)
     weights = find_weights(loaded.project_dir, options.weights_threshold)
     weight_files = project_weight_files(loaded.project_dir, weights)
-    jobs = [
+    packages = list(loaded.config.build.system_packages or [])
+
+    def system() -> list[tuple[str, LayerBlob]]:
+        layer = _system_layer(base_lock, packages, sde, options, lock, fresh)
+        return [("system-packages", layer)] if layer is not None else []
+
+    lower_jobs = [
+        LayerJob(
+            "base",
+            f"ocibuild: Debian base {base_lock.name}",
+            lambda: [
+                ("base", layer) for layer in debian.base_layers(base_lock, store, sde, options.ca_certs, compression)
+            ],
+        ),
+        LayerJob("system-packages", f"apt-get install {' '.join(packages)}", system),
+        LayerJob(
+            "python",
+            "pip install -r requirements.txt",
+            lambda: python_layers(
+                python_section, target, store, sde, project_dir=loaded.project_dir, compression=compression
+            ),
+        ),
         LayerJob(
             "runner",
             "ocibuild: bundled Cog runner",
-            lambda: [("runner", runner_layer(site_packages, options.store, options.compression, sde))],
+            lambda: [("runner", runner_layer(target.site_packages, store, compression, sde))],
         ),
-        LayerJob("code", "COPY . /src", lambda: [("code", _code_layer(loaded, schema, weights, sde, options))]),
-        LayerJob("weights", "COPY weights", lambda: weights_layers(weight_files, options.store)),
     ]
-    options.reporter.step(f"{platform}: materialising {len(jobs)} layer groups")
-    results = run_layer_jobs(jobs)
-    layers = [layer for _, _, layer in results]
-    history = [History(created_by=job.created_by, comment=name) for job, name, _ in results]
-    config = ImageConfig(
+    upper_jobs = [
+        LayerJob("code", "COPY . /src", lambda: [("code", _code_layer(loaded, schema, weights, sde, options))]),
+        LayerJob("weights", "COPY weights", lambda: weights_layers(weight_files, store)),
+    ]
+    reporter.step(
+        f"{platform}: materialising layers ({base_lock.name}, {len(python_section.get('distributions', []))}"
+        f" Python distributions, {len(weights)} weight files)"
+    )
+    results = run_layer_jobs([*lower_jobs, *upper_jobs])
+    lower = [r for r in results if r[0] in lower_jobs]
+    upper = [r for r in results if r[0] in upper_jobs]
+    commands = loaded.config.build.run_commands()
+    run_results = []
+    if commands:
+        reporter.step(f"{platform}: running {len(commands)} build.run command(s)")
+        run_layers = run_build_commands(
+            [layer for _, _, layer in lower], commands, options.secrets, store, sde, compression, env=contract.env
+        )
+        run_job = LayerJob("run", "RUN", lambda: [])
+        run_results = [(run_job, f"run-{i}", layer) for i, layer in enumerate(run_layers)]
+    ordered = [*lower, *run_results, *upper]
+    history = [History(created_by=_history_text(job, name, commands), comment=name) for job, name, _ in ordered]
+    image = build_image(
+        [layer for _, _, layer in ordered],
+        _image_config(platform, contract),
+        history=history,
+        annotations=contract.annotations,
+        source_date_epoch=sde,
+        fmt=options.format,
+    )
+    reporter.step(f"{platform}: image {image.digest} ({len(ordered)} layers)")
+    return image
+
+
+def _history_text(job: LayerJob, name: str, commands: list) -> str:
+    if job.name == "run":
+        return f"RUN {commands[int(name.split('-')[1])].command}"
+    if job.name == "python":
+        return f"pip install {name}"
+    return job.created_by
+
+
+def _system_layer(base_lock, packages, sde, options, lock: ProjectLock, fresh: bool) -> LayerBlob | None:
+    if not packages:
+        lock.debian = None
+        return None
+    if options.offline and (lock.debian is None or fresh):
+        raise UserInputError(f"{LOCK_NAME}: no lock for system_packages; run 'ocibuild lock' online")
+    layer, section = debian.system_packages_layer(
+        base_lock,
+        packages,
+        options.store,
+        sde,
+        lock_section=None if fresh else lock.debian,
+        compression=options.compression,
+    )
+    lock.debian = section
+    return layer
+
+
+def _image_config(platform: Platform, contract: Contract) -> ImageConfig:
+    return ImageConfig(
         platform=platform,
         env=contract.env,
         entrypoint=contract.entrypoint,
@@ -101,17 +277,8 @@ def _build_for_platform(loaded: LoadedConfig, platform: Platform, sde: int, opti
         working_dir=contract.working_dir,
         exposed_ports=sorted(contract.exposed_ports),
         labels=contract.labels,
+        stop_signal="SIGTERM",
     )
-    image = build_image(
-        layers,
-        config,
-        history=history,
-        annotations=contract.annotations,
-        source_date_epoch=sde,
-        fmt=options.format,
-    )
-    options.reporter.step(f"{platform}: image {image.digest}")
-    return image
 
 
 def _code_layer(
@@ -122,7 +289,7 @@ def _code_layer(
         loaded.project_dir,
         options.store,
         sde,
-        exclude_paths=[OUTPUT_DIRNAME, *weights],
+        exclude_paths=[OUTPUT_DIRNAME, LOCK_NAME, *weights],
         extra_files={SCHEMA_FILE: openapi_json(schema.openapi).encode()},
         compression=options.compression,
     )
