@@ -17,7 +17,7 @@ from ocibuild.oci import Compression, ImageFormat, Platform, Store
 from ocibuild.oci.store import default_cache_dir
 from ocibuild.progress import Reporter
 
-SUBCOMMANDS = ("build", "schema", "run", "predict")
+SUBCOMMANDS = ("build", "schema", "run", "predict", "lock", "push", "pull")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +58,38 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--compression", choices=[c.value for c in Compression], default="gzip")
     build.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
     build.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
+    build.add_argument("--push", action="store_true", help="push to every -t reference (default: cog.yaml's image)")
+    build.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once when pushing")
+    build.add_argument(
+        "--verify-reproducible",
+        action="store_true",
+        help="build twice (the second time in a fresh cache) and fail if any digest differs",
+    )
+    _add_resolve_options(build)
+    _add_registry_options(build)
     _add_common(build)
+
+    lock = sub.add_parser("lock", help="resolve every input again and rewrite ocibuild.lock and the base locks")
+    lock.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
+    lock.add_argument("--platform", action="append", default=[], help="target platform (repeatable)")
+    lock.add_argument("--find-links", action="append", default=[], help="extra local wheel folder for uv")
+    _add_common(lock)
+
+    push = sub.add_parser("push", help="push an OCI layout (or dual tarball) to a registry")
+    push.add_argument("layout", help="an OCI layout directory or a dual tarball")
+    push.add_argument("refs", nargs="+", help="REGISTRY/REPO:TAG (one or more)")
+    push.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once")
+    push.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
+    push.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
+    _add_registry_options(push)
+    _add_common(push)
+
+    pull = sub.add_parser("pull", help="pull an image from a registry into an OCI layout (every digest verified)")
+    pull.add_argument("ref", help="REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
+    pull.add_argument("output", type=Path, help="OCI layout directory to write")
+    pull.add_argument("--platform", help="pick one platform of an index, e.g. linux/amd64")
+    _add_registry_options(pull)
+    _add_common(pull)
 
     schema = sub.add_parser("schema", help="print the OpenAPI schema of the predictor (static, no import)")
     schema.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
@@ -81,12 +112,24 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_resolve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--update-lock", action="store_true", help="resolve again and rewrite ocibuild.lock")
+    p.add_argument("--offline", action="store_true", help="use only the lock and the store: no network at all")
+    p.add_argument("--find-links", action="append", default=[], help="extra local wheel folder for uv")
+    p.add_argument("--ca-cert", action="append", default=[], type=Path, help="add a CA certificate to the image")
+    p.add_argument("--secret", action="append", default=[], help="id=NAME,src=FILE for build.run secret mounts")
+
+
+def _add_registry_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--insecure-registry", action="append", default=[], help="allow plain http to this host")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-e", "--env", action="append", default=[], help="K=V environment variable (repeatable)")
     p.add_argument("-v", "--volume", action="append", default=[], help="SRC:DST[:ro] bind mount (repeatable)")
     p.add_argument("--gpus", choices=["all"], help="give the container the host's NVIDIA GPUs")
     p.add_argument("--runtime", choices=["auto", "runc", "unshare"], default="auto")
-    p.add_argument("--insecure-registry", action="append", default=[], help="allow plain http to this host")
+    _add_registry_options(p)
 
 
 def _normalise_argv(argv: list[str]) -> list[str]:
@@ -127,6 +170,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_schema(args)
     if args.command == "run":
         return _cmd_run(args)
+    if args.command == "lock":
+        return _cmd_lock(args)
+    if args.command == "push":
+        return _cmd_push(args)
+    if args.command == "pull":
+        return _cmd_pull(args)
     if args.command == "predict":
         return _cmd_predict(args)
     raise UserInputError(f"unknown command {args.command!r}")
@@ -142,8 +191,37 @@ def _open_store(args: argparse.Namespace) -> Store:
         raise UserInputError(f"--cache-dir {root}: cannot use it: {exc.strerror}") from None
 
 
+def _platforms(values: list[str]) -> list[Platform]:
+    try:
+        return [Platform.parse(p) for p in (values or ["linux/amd64"])]
+    except ValueError as exc:
+        raise UserInputError(f"--platform: {exc}") from None
+
+
+def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
+    from ocibuild.cog.build import BuildOptions
+    from ocibuild.run import parse_secret_arg
+
+    for cert in args.ca_cert:
+        if not cert.is_file():
+            raise UserInputError(f"--ca-cert {cert}: no such file")
+    return BuildOptions(
+        store=store,
+        source_date_epoch=args.source_date_epoch,
+        platforms=_platforms(args.platform),
+        format=ImageFormat(args.format),
+        compression=Compression(args.compression),
+        update_lock=args.update_lock,
+        offline=args.offline,
+        find_links=args.find_links,
+        ca_certs=args.ca_cert,
+        secrets=dict(parse_secret_arg(text) for text in args.secret),
+        reporter=reporter,
+    )
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ocibuild.cog.build import OUTPUT_DIRNAME, BuildOptions, build_project, find_cog_yaml
+    from ocibuild.cog.build import OUTPUT_DIRNAME, build_project, find_cog_yaml
     from ocibuild.outputs import write_outputs
 
     reporter = Reporter(quiet=args.quiet)
@@ -153,21 +231,66 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError(f"--output {output}: exists and is not a directory")
     if args.tarball is not None and args.tarball.is_dir():
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
-    try:
-        platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
-    except ValueError as exc:
-        raise UserInputError(f"--platform: {exc}") from None
-    options = BuildOptions(
-        store=_open_store(args),
-        source_date_epoch=args.source_date_epoch,
-        platforms=platforms,
-        format=ImageFormat(args.format),
-        compression=Compression(args.compression),
-        reporter=reporter,
-    )
+    options = _build_options(args, _open_store(args), reporter)
     result = build_project(cog_yaml, options)
-    lines = write_outputs(result.target, output, args.tarball, args.tag, reporter, result.source_date_epoch)
+    if args.verify_reproducible:
+        from ocibuild.reproducible import verify_reproducible
+
+        verify_reproducible(cog_yaml, options, result)
+    refs = args.tag or ([result.loaded.config.image] if args.push and result.loaded.config.image else [])
+    if args.push and not refs:
+        raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: in cog.yaml")
+    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch)
+    if args.push:
+        lines = _push(result.target, refs, args)
     _emit(lines, result.digest, args)
+    return 0
+
+
+def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
+    from ocibuild.registry import default_progress, push
+
+    return push(
+        target,
+        refs,
+        jobs=args.jobs,
+        insecure_registries=tuple(args.insecure_registry),
+        progress=None if args.quiet else default_progress(),
+    )
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    from ocibuild.cog.build import BuildOptions, lock_project
+
+    reporter = Reporter(quiet=args.quiet)
+    options = BuildOptions(
+        store=_open_store(args), platforms=_platforms(args.platform), find_links=args.find_links, reporter=reporter
+    )
+    path = lock_project(Path(args.path), options)
+    reporter.step(f"wrote {path}")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from ocibuild.image_source import load_layout_or_archive
+
+    target = load_layout_or_archive(args.layout, _open_store(args))
+    lines = _push(target, args.refs, args)
+    _emit(lines, target.digest, args)
+    return 0
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from ocibuild.registry import pull
+
+    target = pull(
+        args.ref,
+        args.output,
+        insecure_registries=tuple(args.insecure_registry),
+        platform=args.platform,
+        store=_open_store(args),
+    )
+    print(f"{args.output}@{target.digest}", flush=True)
     return 0
 
 

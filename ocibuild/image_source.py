@@ -24,6 +24,19 @@ def pick_platform_image(target: Image | Index, architecture: str = "amd64") -> I
     raise UserInputError("the index holds no runnable image")
 
 
+def load_layout_or_archive(spec: str, store: Store) -> Image | Index:
+    """The image or index of an OCI layout directory or a dual tarball."""
+    path = Path(spec)
+    try:
+        if path.is_dir():
+            return read_layout(path)
+        if path.is_file() and tarfile.is_tarfile(path):
+            return read_layout(_unpack_archive(path, store))
+    except LayoutError as exc:
+        raise UserInputError(f"{spec}: {exc}") from None
+    raise UserInputError(f"{spec}: not an OCI layout directory or an image tarball")
+
+
 def resolve_image(
     spec: str,
     store: Store,
@@ -33,14 +46,12 @@ def resolve_image(
     """Load the image named by ``spec`` (see the module docstring); ``build``/``pull`` do the heavy cases."""
     path = Path(spec)
     try:
-        if path.is_dir() and (path / "oci-layout").exists():
-            return pick_platform_image(read_layout(path))
         if (path.is_dir() and (path / "cog.yaml").exists()) or (path.is_file() and path.suffix in (".yaml", ".yml")):
             return pick_platform_image(build(path))
-        if path.is_file() and tarfile.is_tarfile(path):
-            return pick_platform_image(read_layout(_unpack_archive(path, store)))
     except LayoutError as exc:
         raise UserInputError(f"{spec}: {exc}") from None
+    if (path.is_dir() and (path / "oci-layout").exists()) or (path.is_file() and tarfile.is_tarfile(path)):
+        return pick_platform_image(load_layout_or_archive(spec, store))
     if path.exists():
         raise UserInputError(f"{spec}: not an OCI layout, an image tarball or a cog.yaml")
     if "/" not in spec and ":" not in spec:

@@ -1,0 +1,66 @@
+"""``--verify-reproducible``: build again in a fresh cache and name the first difference."""
+
+from __future__ import annotations
+
+import dataclasses
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ocibuild.errors import BuildError
+from ocibuild.oci.compression import Compression, open_decompressor
+from ocibuild.oci.image import Image, Index
+from ocibuild.oci.layer import LayerBlob
+from ocibuild.oci.store import Store
+
+
+def verify_reproducible(cog_yaml: Path, options, first) -> None:
+    """Rebuild with an empty temporary store; raise BuildError naming the first differing layer and file."""
+    from ocibuild.cog.build import build_project
+
+    with tempfile.TemporaryDirectory(prefix="ocibuild-verify-") as tmp:
+        second_options = dataclasses.replace(options, store=Store(Path(tmp)), update_lock=False)
+        second = build_project(cog_yaml, second_options)
+        if second.digest == first.digest:
+            options.reporter.step(f"reproducible: a fresh build gave the same digest {first.digest}")
+            return
+        raise BuildError(describe_difference(first.target, second.target))
+
+
+def _images(target: Image | Index) -> list[Image]:
+    return [target] if isinstance(target, Image) else list(target.images)
+
+
+def describe_difference(a: Image | Index, b: Image | Index) -> str:
+    """One line naming the first differing layer (and file inside it), or the config."""
+    for image_a, image_b in zip(_images(a), _images(b), strict=False):
+        for index, (la, lb) in enumerate(zip(image_a.layers, image_b.layers, strict=False)):
+            if la.diff_id != lb.diff_id:
+                return f"not reproducible: layer {index} differs ({first_differing_file(la, lb)})"
+            if la.digest != lb.digest:
+                return f"not reproducible: layer {index} has the same content but other compressed bytes"
+        if len(image_a.layers) != len(image_b.layers):
+            return f"not reproducible: {len(image_a.layers)} layers, then {len(image_b.layers)}"
+        if image_a.config_bytes != image_b.config_bytes:
+            return "not reproducible: the image config differs (labels, env or history)"
+    return "not reproducible: the manifests differ (annotations)"
+
+
+def _members(layer: LayerBlob) -> dict[str, tuple]:
+    out: dict[str, tuple] = {}
+    with (
+        open(layer.path, "rb") as f,
+        tarfile.open(fileobj=open_decompressor(Compression.from_media_type(layer.media_type), f), mode="r|") as tar,
+    ):
+        for member in tar:
+            data = tar.extractfile(member).read() if member.isreg() else b""
+            out[member.name] = (member.type, member.mode, member.mtime, member.linkname, member.size, data)
+    return out
+
+
+def first_differing_file(a: LayerBlob, b: LayerBlob) -> str:
+    members_a, members_b = _members(a), _members(b)
+    for name in sorted(set(members_a) | set(members_b)):
+        if members_a.get(name) != members_b.get(name):
+            return f"first differing file: /{name}"
+    return "same files, different tar bytes"
