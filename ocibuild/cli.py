@@ -248,14 +248,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
-    from ocibuild.registry import default_progress, push
+    from ocibuild.registry import Progress, default_progress, push
 
     return push(
         target,
         refs,
         jobs=args.jobs,
         insecure_registries=tuple(args.insecure_registry),
-        progress=None if args.quiet else default_progress(),
+        progress=Progress() if args.quiet else default_progress(),
+        known_blobs_file=_open_store(args).root / "registry" / "known-blobs.json",
     )
 
 
