@@ -282,7 +282,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    from ocibuild.registry import pull
+    from ocibuild.registry import Progress, default_progress, pull
 
     target = pull(
         args.ref,
@@ -290,6 +290,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         insecure_registries=tuple(args.insecure_registry),
         platform=args.platform,
         store=_open_store(args),
+        progress=Progress() if args.quiet else default_progress(),
     )
     print(f"{args.output}@{target.digest}", flush=True)
     return 0
