@@ -15,7 +15,7 @@ from pathlib import Path
 from ocibuild.cog.config import LoadedConfig, load_config
 from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
 from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, read_project_lock, write_project_lock
-from ocibuild.cog.schema import SchemaResult, generate_schema, openapi_json
+from ocibuild.cog.schema import generate_schema, openapi_json
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
@@ -26,6 +26,7 @@ from ocibuild.run import run_build_commands
 from ocibuild.sde import resolve_source_date_epoch
 from ocibuild.sources import debian
 from ocibuild.sources.code import code_layer
+from ocibuild.sources.managed_weights import managed_weights_artifacts
 from ocibuild.sources.python import (
     PythonTarget,
     Requirements,
@@ -37,9 +38,18 @@ from ocibuild.sources.python import (
 )
 from ocibuild.sources.runner import runner_layer, runner_version
 from ocibuild.sources.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
-from ocibuild.sources.weights import find_weights, project_weight_files, weights_layers
+from ocibuild.sources.weights import (
+    WeightsLock,
+    WeightSource,
+    WeightSpec,
+    find_weights,
+    project_weight_files,
+    resolve_weight_specs,
+    weights_layers,
+)
 
 OUTPUT_DIRNAME = ".ocibuild"
+WEIGHTS_FILE = ".cog/weights.json"
 
 
 @dataclass
@@ -96,10 +106,49 @@ def build_project(cog_yaml: Path, options: BuildOptions) -> BuildResult:
     if lock is None and options.offline:
         raise UserInputError(f"{LOCK_NAME}: missing; --offline builds need a lock (run 'ocibuild lock' online)")
     lock = lock or ProjectLock()
-    images = [_build_for_platform(loaded, platform, sde, options, lock, fresh_lock) for platform in options.platforms]
+    managed = _managed_weights(loaded, options, lock, fresh_lock)
+    images = [
+        _build_for_platform(loaded, platform, sde, options, lock, fresh_lock, managed) for platform in options.platforms
+    ]
     write_project_lock(loaded.project_dir, lock)
-    target: Image | Index = images[0] if len(images) == 1 else build_index(images, fmt=options.format)
+    target: Image | Index
+    if managed is not None:
+        target = build_index(images, artifacts=managed.descriptors, artifact_blobs=managed.blobs, fmt=options.format)
+    else:
+        target = images[0] if len(images) == 1 else build_index(images, fmt=options.format)
     return BuildResult(target, loaded, sde)
+
+
+@dataclass(frozen=True)
+class ManagedWeights:
+    """Cog's managed weights: artifact manifests beside the image, ``/src/.cog/weights.json`` inside it."""
+
+    descriptors: list
+    blobs: list
+    weights_json: bytes
+    project_paths: list[str]
+
+
+def _managed_weights(
+    loaded: LoadedConfig, options: BuildOptions, lock: ProjectLock, fresh: bool
+) -> ManagedWeights | None:
+    config = loaded.config
+    if not config.weights:
+        return None
+    specs = [
+        WeightSpec(
+            w.name, w.target, tuple(WeightSource(s.uri, tuple(s.include), tuple(s.exclude)) for s in w.sources())
+        )
+        for w in config.weights
+    ]
+    pinned = None if fresh or lock.weights is None else WeightsLock.from_dict(lock.weights)
+    if pinned is None and options.offline:
+        raise UserInputError(f"{LOCK_NAME}: no lock for weights; run 'ocibuild lock' online")
+    sets, weights_lock = resolve_weight_specs(specs, loaded.project_dir, options.store, pinned)
+    lock.weights = weights_lock.to_dict()
+    descriptors, blobs, weights_json = managed_weights_artifacts(sets, options.store)
+    paths = [path for weight_set in sets for path in weight_set.project_paths]
+    return ManagedWeights(descriptors, blobs, weights_json, paths)
 
 
 def lock_project(cog_yaml: Path, options: BuildOptions) -> Path:
@@ -167,7 +216,13 @@ def _python_section(
 
 
 def _build_for_platform(
-    loaded: LoadedConfig, platform: Platform, sde: int, options: BuildOptions, lock: ProjectLock, fresh: bool
+    loaded: LoadedConfig,
+    platform: Platform,
+    sde: int,
+    options: BuildOptions,
+    lock: ProjectLock,
+    fresh: bool,
+    managed: ManagedWeights | None,
 ) -> Image:
     reporter = options.reporter
     store, compression = options.store, options.compression
@@ -178,8 +233,12 @@ def _build_for_platform(
     schema = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
     freeze = "\n".join(sorted([pip_freeze(python_section), f"cog=={runner_version()}"], key=str.lower)).strip()
     contract = image_contract(loaded, schema, pip_freeze=freeze, python_path=target.interpreter)
-    weights = find_weights(loaded.project_dir, options.weights_threshold)
+    excluded = managed.project_paths if managed is not None else []
+    weights = [w for w in find_weights(loaded.project_dir, options.weights_threshold) if w not in excluded]
     weight_files = project_weight_files(loaded.project_dir, weights)
+    extra_files = {SCHEMA_FILE: openapi_json(schema.openapi).encode()}
+    if managed is not None:
+        extra_files[WEIGHTS_FILE] = managed.weights_json
     packages = list(loaded.config.build.system_packages or [])
 
     def system() -> list[tuple[str, LayerBlob]]:
@@ -209,7 +268,11 @@ def _build_for_platform(
         ),
     ]
     upper_jobs = [
-        LayerJob("code", "COPY . /src", lambda: [("code", _code_layer(loaded, schema, weights, sde, options))]),
+        LayerJob(
+            "code",
+            "COPY . /src",
+            lambda: [("code", _code_layer(loaded, extra_files, [*weights, *excluded], sde, options))],
+        ),
         LayerJob("weights", "COPY weights", lambda: weights_layers(weight_files, store)),
     ]
     reporter.step(
@@ -282,14 +345,14 @@ def _image_config(platform: Platform, contract: Contract) -> ImageConfig:
 
 
 def _code_layer(
-    loaded: LoadedConfig, schema: SchemaResult, weights: list[str], sde: int, options: BuildOptions
+    loaded: LoadedConfig, extra_files: dict[str, bytes], weights: list[str], sde: int, options: BuildOptions
 ) -> LayerBlob:
-    """The project at /src (without its weights) plus the OpenAPI schema at /src/.cog/openapi_schema.json."""
+    """The project at /src without its weights, plus generated files (the OpenAPI schema, weights.json)."""
     return code_layer(
         loaded.project_dir,
         options.store,
         sde,
         exclude_paths=[OUTPUT_DIRNAME, LOCK_NAME, *weights],
-        extra_files={SCHEMA_FILE: openapi_json(schema.openapi).encode()},
+        extra_files=extra_files,
         compression=options.compression,
     )
