@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import pathlib
 import queue
@@ -114,6 +115,7 @@ class Worker:
         }
 
     def _run_setup(self, target: Any) -> None:
+        wait_for_managed_weights()
         setup = getattr(target, "setup", None)
         if setup is None or inspect.isroutine(target):
             return
@@ -341,6 +343,24 @@ def _print_user_traceback(exc: BaseException) -> None:
 
 def _is_iterator(value: Any) -> bool:
     return hasattr(value, "__next__") and hasattr(value, "__iter__") and not isinstance(value, (str, bytes))
+
+
+def wait_for_managed_weights(poll_s: float = 0.1) -> None:
+    """With Cog's managed weights (``.cog/weights.json``), wait until each ``<target>/.cog/ready`` exists.
+
+    The serving platform mounts the weight artifacts and writes the ready marker; the wait is bounded by
+    ``COG_WEIGHTS_READY_TIMEOUT`` seconds (default 600), after which setup fails naming the missing target.
+    """
+    manifest = pathlib.Path(".cog/weights.json")
+    if not manifest.is_file():
+        return
+    targets = [entry["target"] for entry in json.loads(manifest.read_text()).get("weights", [])]
+    deadline = time.monotonic() + float(os.environ.get("COG_WEIGHTS_READY_TIMEOUT") or 600)
+    for target in targets:
+        while not os.path.exists(os.path.join(target, ".cog", "ready")):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"managed weights are not ready: {target}/.cog/ready does not exist")
+            time.sleep(poll_s)
 
 
 def _weights_argument() -> Any:
