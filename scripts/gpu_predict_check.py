@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-INPUTS = os.environ.get("GPU_CHECK_INPUTS", "n=4").split()
+INPUTS = os.environ.get("GPU_CHECK_INPUTS", "size=4096").split()
 sys.path.insert(0, str(REPO))
 
 from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, read_layout, write_layer  # noqa: E402
