@@ -20,8 +20,11 @@ from typing import Any
 CHUNK_BYTES = 16 << 20
 """Size of one pinned staging buffer (and of one read and one copy)."""
 
-MAX_STAGING_BUFFERS = 16
-"""Pinned memory is slow to allocate: keep the ring small (16 x 16 MiB)."""
+MAX_STAGING_BUFFERS = 32
+"""Pinned memory is slow to allocate (torch caches it after the first load): at most 32 x 16 MiB."""
+
+MAX_READ_THREADS = 16
+"""Page-cache reads run at a few GB/s per thread: enough threads to keep up with a PCIe 5 / NVLink-C2C copy."""
 
 DTYPES = {
     "F64": "float64",
@@ -82,7 +85,8 @@ def load_safetensors(
     if target.type == "cuda" and not torch.cuda.is_available():
         target = torch.device("cpu")
     if target.type == "cuda":
-        data = _read_to_cuda(torch, path, header, target, threads or min(8, os.cpu_count() or 4), chunk_bytes)
+        threads = threads or min(MAX_READ_THREADS, os.cpu_count() or 4)
+        data = _read_to_cuda(torch, path, header, target, threads, chunk_bytes)
     else:
         data = _read_to_host(torch, path, header)
     return {entry.name: _tensor_view(torch, data, entry) for entry in header.tensors}
@@ -116,7 +120,10 @@ def _read_to_host(torch: Any, path: str | os.PathLike[str], header: Header) -> A
 def _read_to_cuda(
     torch: Any, path: str | os.PathLike[str], header: Header, device: Any, threads: int, chunk_bytes: int
 ) -> Any:
-    """Pipeline: parallel preads into pinned buffers → non-blocking copies on a side stream."""
+    """Pipeline: parallel preads into pinned buffers → non-blocking copies on a side stream.
+
+    The main thread only waits for reads and queues copies; a reader waits for its slot's previous copy itself.
+    """
     data = torch.empty(header.data_size, dtype=torch.uint8, device=device)
     chunks = [(start, min(chunk_bytes, header.data_size - start)) for start in range(0, header.data_size, chunk_bytes)]
     if not chunks:
@@ -130,12 +137,15 @@ def _read_to_cuda(
     try:
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
 
+            def fill(slot: int, start: int, size: int, reuse_after: Any) -> None:
+                if reuse_after is not None:  # the slot's previous copy must have left the buffer
+                    reuse_after.synchronize()
+                _pread_into(fd, views[slot][:size], header.data_start + start)
+
             def read(index: int) -> concurrent.futures.Future[None]:
                 start, size = chunks[index]
                 slot = index % ring
-                if copied[slot] is not None:
-                    copied[slot].synchronize()
-                return pool.submit(_pread_into, fd, views[slot][:size], header.data_start + start)
+                return pool.submit(fill, slot, start, size, copied[slot])
 
             pending = {index: read(index) for index in range(min(ring, len(chunks)))}
             with torch.cuda.stream(stream):
