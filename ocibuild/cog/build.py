@@ -187,8 +187,13 @@ def _requirements(loaded: LoadedConfig) -> Requirements:
     return read_requirements(loaded.project_dir, build.python_requirements, build.python_packages or None)
 
 
-def _torch_suffix(loaded: LoadedConfig) -> str:
-    return loaded.cuda.torch_index_suffix if loaded.cuda is not None else "cpu"
+def _torch_suffix(loaded: LoadedConfig) -> str | None:
+    """Which PyTorch index builds torch: CPU images use the small ``+cpu`` builds. GPU images take PyPI's Linux
+    wheels (CUDA builds with their nvidia-* wheels) unless cog.yaml pins ``cuda:``, which selects that CUDA's
+    PyTorch index, as Cog does."""
+    if loaded.cuda is None:
+        return "cpu"
+    return loaded.cuda.torch_index_suffix if loaded.config.build.cuda else None
 
 
 def _python_section(
@@ -203,7 +208,9 @@ def _python_section(
     reqs = _requirements(loaded)
     sections = dict(lock.python or {})
     section = sections.get(str(platform))
-    kwargs = {"find_links": list(options.find_links), "torch_index_suffix": _torch_suffix(loaded)}
+    # --find-links given once is remembered in the lock, so later builds (and predict/run) need not repeat it
+    find_links = list(options.find_links) or list((section or {}).get("find_links", []))
+    kwargs = {"find_links": find_links, "torch_index_suffix": _torch_suffix(loaded)}
     if fresh or section is None:
         if options.offline:
             raise UserInputError(f"{LOCK_NAME}: no Python lock for {platform}; run 'ocibuild lock' online")

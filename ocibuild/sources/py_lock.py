@@ -33,11 +33,16 @@ PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 _HASH = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
 
 
-def torch_backend(reqs: Requirements, torch_index_suffix: str | None) -> str | None:
-    """The PyTorch index suffix to apply: only when torch is required and no PyTorch index was named."""
+def torch_backend(
+    reqs: Requirements, torch_index_suffix: str | None, find_links: Sequence[str] = ()
+) -> str | None:
+    """The PyTorch index suffix to apply: only when torch is required, no PyTorch index was named and no local
+    wheel folder (``--find-links``) supplies the builds."""
     if not torch_index_suffix or not (reqs.names & TORCH_FAMILY):
         return None
-    urls = [reqs.index_url or "", *reqs.extra_index_urls, *reqs.find_links]
+    if reqs.find_links or find_links:
+        return None
+    urls = [reqs.index_url or "", *reqs.extra_index_urls]
     if any(url.startswith(PYTORCH_INDEX) for url in urls):
         return None
     return torch_index_suffix
@@ -52,7 +57,7 @@ def fingerprint(
         "requirements": reqs.fingerprint_data(),
         "target": target.to_dict(),
         "find_links": list(find_links),
-        "torch_backend": torch_backend(reqs, torch_index_suffix),
+        "torch_backend": torch_backend(reqs, torch_index_suffix, find_links),
     }
     return "sha256:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -99,12 +104,13 @@ def lock_python(
     torch_index_suffix: str | None = None,
 ) -> dict[str, Any]:
     """Resolve ``reqs`` for ``target`` (metadata only: nothing large is downloaded) into the lock's section."""
-    backend = torch_backend(reqs, torch_index_suffix)
+    backend = torch_backend(reqs, torch_index_suffix, find_links)
     section: dict[str, Any] = {
         "format": LOCK_FORMAT,
         "fingerprint": fingerprint(reqs, target, find_links, torch_index_suffix),
         "target": target.to_dict(),
         "resolver": uv_version(),
+        "find_links": list(find_links),
         "distributions": [],
     }
     if not reqs.requirements:
