@@ -14,7 +14,7 @@ from pathlib import Path
 from ocibuild import __version__
 from ocibuild.errors import OcibuildError, UserInputError
 from ocibuild.oci import Compression, ImageFormat, Platform, Store
-from ocibuild.oci.store import default_cache_dir
+from ocibuild.oci.store import OfflineError, default_cache_dir
 from ocibuild.progress import Reporter
 
 SUBCOMMANDS = ("build", "schema", "run", "predict", "lock", "push", "pull")
@@ -153,6 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OfflineError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

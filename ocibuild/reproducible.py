@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -13,18 +16,40 @@ from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.store import Store
 
+# What an offline second build may take from the first store: downloads, each checked against the lock's sha256.
+DOWNLOADS = ("debs", "wheels")
+
 
 def verify_reproducible(cog_yaml: Path, options, first) -> None:
-    """Rebuild with an empty temporary store; raise BuildError naming the first differing layer and file."""
+    """Rebuild with an empty temporary store; raise BuildError naming the first differing layer and file.
+
+    The temporary store lies in the store's ``tmp/`` (same filesystem; removed by the next build if killed).
+    With ``--offline`` it starts with the first store's downloads (.debs, wheels), never its layers or keys.
+    """
     from ocibuild.cog.build import build_project
 
-    with tempfile.TemporaryDirectory(prefix="ocibuild-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ocibuild-verify-", dir=options.store.root / "tmp") as tmp:
+        if options.offline:
+            _link_downloads(options.store.root, Path(tmp))
         second_options = dataclasses.replace(options, store=Store(Path(tmp)), update_lock=False)
         second = build_project(cog_yaml, second_options)
         if second.digest == first.digest:
             options.reporter.step(f"reproducible: a fresh build gave the same digest {first.digest}")
             return
         raise BuildError(describe_difference(first.target, second.target))
+
+
+def _link_downloads(src: Path, dest: Path) -> None:
+    for part in DOWNLOADS:
+        if (src / part).is_dir():
+            shutil.copytree(src / part, dest / part, copy_function=_link_or_copy)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _images(target: Image | Index) -> list[Image]:
@@ -47,14 +72,31 @@ def describe_difference(a: Image | Index, b: Image | Index) -> str:
 
 
 def _members(layer: LayerBlob) -> dict[str, tuple]:
+    """Each member's metadata and content digest (contents are streamed, never held whole)."""
     out: dict[str, tuple] = {}
     with (
         open(layer.path, "rb") as f,
         tarfile.open(fileobj=open_decompressor(Compression.from_media_type(layer.media_type), f), mode="r|") as tar,
     ):
         for member in tar:
-            data = tar.extractfile(member).read() if member.isreg() else b""
-            out[member.name] = (member.type, member.mode, member.mtime, member.linkname, member.size, data)
+            content = hashlib.sha256()
+            if member.isreg():
+                data = tar.extractfile(member)
+                while chunk := data.read(1 << 20):
+                    content.update(chunk)
+            out[member.name] = (
+                member.type,
+                member.mode,
+                member.mtime,
+                member.uid,
+                member.gid,
+                member.uname,
+                member.gname,
+                member.linkname,
+                member.size,
+                tuple(sorted(member.pax_headers.items())),
+                content.hexdigest(),
+            )
     return out
 
 

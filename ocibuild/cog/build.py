@@ -100,6 +100,7 @@ def build_project(cog_yaml: Path, options: BuildOptions) -> BuildResult:
     loaded = load_config(find_cog_yaml(cog_yaml))
     for warning in loaded.warnings:
         options.reporter.warn(warning)
+    options.store.offline = options.offline
     sde = resolve_source_date_epoch(options.source_date_epoch, loaded.project_dir)
     lock = read_project_lock(loaded.project_dir)
     fresh_lock = lock is None or options.update_lock

@@ -6,6 +6,8 @@ Layout under the root (default ``~/.cache/ocibuild``, or ``$OCIBUILD_CACHE``):
 - ``tmp/``: work files, renamed into place once complete.
 Every write goes to a unique temp file and is renamed into place, so a killed build never leaves a partial
 entry and two builds may share the store: a key entry is only written after its blob exists.
+Each ``Store`` holds a shared ``flock`` on ``tmp.lock``; one that can take it exclusively (no other live
+user of the store) first removes what killed builds left in ``tmp/``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild.oci.digest import digest_hex, sha256_digest
+
+
+class OfflineError(Exception):
+    """Something needed is missing from the store and ``--offline`` forbids fetching it."""
 
 
 def default_cache_dir() -> Path:
@@ -46,8 +53,22 @@ class Store:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.stats = StoreStats()
+        self.offline = False
+        """Set by ``--offline``: sources must not fetch anything; content missing here is an error."""
         for sub in ("blobs/sha256", "keys", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._tmp_lock = _claim_tmp(self.root / "tmp", self.root / TMP_LOCK)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_tmp_lock", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def require_online(self, what: str) -> None:
+        """Raise when offline: ``what`` (a file to fetch) is not in the store and may not be downloaded."""
+        if self.offline:
+            raise OfflineError(f"--offline: {what} is not in the store {self.root}; build once with a network")
 
     # blobs
     def blob_path(self, digest: str) -> Path:
@@ -123,3 +144,35 @@ class Store:
         with self.temp_path(".json") as temp:
             temp.write_text(json.dumps(record, sort_keys=True))
             os.replace(temp, path)
+
+
+TMP_LOCK = "tmp.lock"
+
+
+def _claim_tmp(tmp: Path, lock: Path) -> int | None:
+    """Hold a shared lock on ``lock`` for the life of a Store; when no other Store (in any process) holds it,
+    first remove the work files that killed builds left in ``tmp``. None where locks are unsupported."""
+    try:
+        import fcntl
+
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except (ImportError, OSError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # another build uses the store: its work files are live
+    else:
+        with contextlib.suppress(OSError), os.scandir(tmp) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd

@@ -42,6 +42,7 @@ def fetch_deb(store: Store, pkg: LockedPackage) -> Path:
     if final.is_file() and final.stat().st_size == pkg.size and _file_sha256(final) == pkg.sha256:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    store.require_online(f"{pkg.name} {pkg.version} ({pkg.filename}, sha256 {pkg.sha256[:12]}…)")
     try:
         response = _session().get(pkg.url, stream=True, timeout=60)
     except requests.RequestException as exc:

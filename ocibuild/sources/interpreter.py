@@ -95,6 +95,7 @@ def interpreter_layer(
     with tempfile.TemporaryDirectory(dir=store.root / "tmp", prefix="pbs-") as tmp:
 
         def entries() -> list[Entry]:
+            store.require_online(f"the Python interpreter {pin['key']}")
             installed = _install(pin, Path(tmp))
             items = list(entries_from_tree(installed, "usr/local", preserve_modes=True))
             items.append(Entry.symlink("usr/bin/python3", f"../local/bin/python{minor}"))

@@ -27,6 +27,8 @@ def fetch(dist: dict[str, Any], store: Store, project_dir: Path | None = None) -
     if final.is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    if "path" not in dist and not dist["url"].startswith("file://"):
+        store.require_online(f"{dist['filename']} (sha256 {dist['sha256'][:12]}…)")
     with store.temp_path(".part") as temp:
         digest = hashlib.sha256()
         with open(temp, "wb") as out:

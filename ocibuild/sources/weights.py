@@ -301,6 +301,7 @@ def _session():
 def _download(name: str, url: str, store: Store, expected: str | None) -> str:
     import requests
 
+    store.require_online(f"weights file {name} ({url})")
     try:
         with _session().get(url, stream=True, timeout=HTTP_TIMEOUT) as response:
             response.raise_for_status()
