@@ -33,9 +33,7 @@ PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 _HASH = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
 
 
-def torch_backend(
-    reqs: Requirements, torch_index_suffix: str | None, find_links: Sequence[str] = ()
-) -> str | None:
+def torch_backend(reqs: Requirements, torch_index_suffix: str | None, find_links: Sequence[str] = ()) -> str | None:
     """The PyTorch index suffix to apply: only when torch is required, no PyTorch index was named and no local
     wheel folder (``--find-links``) supplies the builds."""
     if not torch_index_suffix or not (reqs.names & TORCH_FAMILY):

@@ -38,7 +38,6 @@ OPT_IN = {"gpu-torch": Example("gpu-torch")}
 """Examples the default suite never builds (multi-GB wheels): tests/e2e/test_gpu_example.py, OCIBUILD_SLOW=1."""
 
 
-
 @dataclass
 class Built:
     example: Example
