@@ -117,31 +117,30 @@ def entries_from_tree(
     """
     root = Path(root)
     seen_inodes: dict[tuple[int, int], str] = {}
+    base = normalize_path(prefix) + "/" if prefix.strip("/") else ""
 
-    def place(rel: str) -> str:
-        return f"{prefix.strip('/')}/{rel}" if prefix.strip("/") else rel
-
-    def emit(path: Path, rel: str) -> Iterator[Entry]:
-        st = path.lstat()
+    def emit(path: str, rel: str) -> Iterator[Entry]:
+        # Plain strings and os calls: this walk runs for every file of large trees (torch: 16k files).
+        st = os.lstat(path)
         mode = stat.S_IMODE(st.st_mode) if preserve_modes else normalized_mode(st.st_mode)
-        target = place(rel)
+        target = base + rel
         if stat.S_ISLNK(st.st_mode):
-            yield Entry.symlink(target, os.readlink(path))
+            yield Entry(target, EntryKind.SYMLINK, 0o777, link=os.readlink(path))
         elif stat.S_ISDIR(st.st_mode):
-            yield Entry.directory(target, mode)
+            yield Entry(target, EntryKind.DIR, mode)
             for child in sorted(os.listdir(path)):
-                yield from emit(path / child, f"{rel}/{child}")
+                yield from emit(f"{path}/{child}", f"{rel}/{child}")
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in seen_inodes:
-                yield Entry.hardlink(target, seen_inodes[key], mode)
+                yield Entry(target, EntryKind.HARDLINK, mode, link=seen_inodes[key])
             else:
                 if st.st_nlink > 1:
                     seen_inodes[key] = target
-                yield Entry.file_from(target, path, mode, size=st.st_size)
+                yield Entry(target, EntryKind.FILE, mode, source=Path(path), size=st.st_size)
         else:
             raise ValueError(f"unsupported file type (device, socket or fifo): {path}")
 
     starts = sorted(include) if include is not None else [root / name for name in sorted(os.listdir(root))]
     for start in starts:
-        yield from emit(start, start.relative_to(root).as_posix())
+        yield from emit(str(start), Path(start).relative_to(root).as_posix())

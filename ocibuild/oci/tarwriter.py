@@ -77,27 +77,58 @@ def _links_after_targets(ordered: list[Entry]) -> list[Entry]:
     return result
 
 
+_TYPEFLAGS = {
+    EntryKind.FILE: tarfile.REGTYPE,
+    EntryKind.DIR: tarfile.DIRTYPE,
+    EntryKind.SYMLINK: tarfile.SYMTYPE,
+    EntryKind.HARDLINK: tarfile.LNKTYPE,
+    EntryKind.WHITEOUT: tarfile.REGTYPE,
+    EntryKind.OPAQUE: tarfile.REGTYPE,
+}
+_OWNER = b"0000000\x00" * 2  # uid and gid 0
+_USTAR_TAIL = tarfile.POSIX_MAGIC + bytes(64 + 16 + 155)  # magic, empty names, no device numbers, no prefix
+_MAX_OCTAL_11 = 8**11
+
+
 def _header(entry: Entry, mtime: int) -> bytes:
-    info = tarfile.TarInfo(entry.tar_name)
+    """The header block(s) of ``entry``: a plain ustar block when every field fits, else tarfile's PAX headers.
+
+    The fast path gives exactly the bytes ``TarInfo.tobuf(PAX_FORMAT)`` gives for such an entry (tested).
+    """
+    kind = entry.kind
+    name = entry.tar_name + "/" if kind is EntryKind.DIR else entry.tar_name
+    mode = 0o644 if kind in (EntryKind.WHITEOUT, EntryKind.OPAQUE) else entry.mode & 0o7777
+    size = entry.size if kind is EntryKind.FILE else 0
+    link = entry.link if kind in (EntryKind.SYMLINK, EntryKind.HARDLINK) else ""
+    fits = len(name) <= 100 and len(link) <= 100 and 0 <= mtime < _MAX_OCTAL_11 and size < _MAX_OCTAL_11
+    if fits and name.isascii() and link.isascii():
+        block = b"".join(
+            (
+                name.encode().ljust(100, b"\0"),
+                b"%07o\0" % mode,
+                _OWNER,
+                b"%011o\0" % size,
+                b"%011o\0" % mtime,
+                b"        ",
+                _TYPEFLAGS[kind],
+                link.encode().ljust(100, b"\0"),
+                _USTAR_TAIL,
+            )
+        )
+        block += bytes(BLOCK - len(block))
+        return block[:148] + b"%06o\0" % sum(block) + block[155:]
+    return _pax_header(entry, name, mode, size, link, mtime)
+
+
+def _pax_header(entry: Entry, name: str, mode: int, size: int, link: str, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.mtime = mtime
-    info.mode = entry.mode & 0o7777
-    kind = entry.kind
-    if kind is EntryKind.FILE:
-        info.type = tarfile.REGTYPE
-        info.size = entry.size
-    elif kind is EntryKind.DIR:
-        info.type = tarfile.DIRTYPE
-    elif kind is EntryKind.SYMLINK:
-        info.type = tarfile.SYMTYPE
-        info.linkname = entry.link
-    elif kind is EntryKind.HARDLINK:
-        info.type = tarfile.LNKTYPE
-        info.linkname = entry.link
-    else:  # whiteout or opaque marker: an empty regular file
-        info.type = tarfile.REGTYPE
-        info.mode = 0o644
+    info.mode = mode
+    info.type = _TYPEFLAGS[entry.kind]
+    info.size = size
+    info.linkname = link
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
