@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -38,6 +39,7 @@ class Entry:
     size: int = 0
     link: str = ""
     mtime: int | None = None
+    opener: Callable[[], BinaryIO] | None = None
 
     @staticmethod
     def file(path: str, data: bytes, mode: int = 0o644, mtime: int | None = None) -> Entry:
@@ -50,6 +52,11 @@ class Entry:
         if size is None:
             size = source.stat().st_size
         return Entry(normalize_path(path), EntryKind.FILE, mode, source=source, size=size, mtime=mtime)
+
+    @staticmethod
+    def file_stream(path: str, size: int, opener: Callable[[], BinaryIO], mode: int = 0o644) -> Entry:
+        """A file whose ``size`` bytes are read from ``opener()`` while the layer is written (e.g. a zip member)."""
+        return Entry(normalize_path(path), EntryKind.FILE, mode, size=size, opener=opener)
 
     @staticmethod
     def directory(path: str, mode: int = 0o755, mtime: int | None = None) -> Entry:

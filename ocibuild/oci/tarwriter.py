@@ -194,25 +194,26 @@ class _BlockBuffer:
             self._pos = 0
 
 
+def _copy_stream(f: BinaryIO, entry: Entry, out: _BlockBuffer) -> None:
+    """Copy exactly ``entry.size`` bytes of a streamed source (a decompressing reader: read, not readinto)."""
+    remaining = entry.size
+    while remaining:
+        chunk = f.read(min(BLOCK_OUT, remaining))
+        if not chunk:
+            raise LayerContentError(f"{entry.path}: source shrank while it was being read")
+        out.put(chunk)
+        remaining -= len(chunk)
+    if f.read(1):
+        raise LayerContentError(f"{entry.path}: source grew while it was being read")
+
+
 def write_tar(entries: Iterable[Entry], sink: Sink, source_date_epoch: int) -> int:
     """Write the layer tar of ``entries`` to ``sink``; returns the number of bytes written.
 
     The sink receives blocks of exactly ``BLOCK_OUT`` bytes (the last one may be shorter) that it may keep.
     """
     out = _BlockBuffer(sink)
-    for entry in plan_entries(entries):
-        mtime = source_date_epoch if entry.mtime is None else min(int(entry.mtime), source_date_epoch)
-        out.put(_header(entry, mtime))
-        if entry.kind is EntryKind.FILE and entry.size:
-            if entry.data is not None:
-                out.put(entry.data)
-            else:
-                assert entry.source is not None
-                with open(entry.source, "rb", buffering=0) as f:
-                    out.fill_from(f, entry.size, entry.source)
-            remainder = entry.size % BLOCK
-            if remainder:
-                out.zeros(BLOCK - remainder)
+    _write_entries(plan_entries(entries), out, source_date_epoch)
     written = out.position
     end = 2 * BLOCK
     if (written + end) % RECORD:
@@ -220,3 +221,22 @@ def write_tar(entries: Iterable[Entry], sink: Sink, source_date_epoch: int) -> i
     out.zeros(end)
     out.finish()
     return out.total
+
+
+def _write_entries(planned: list[Entry], out: _BlockBuffer, source_date_epoch: int) -> None:
+    for entry in planned:
+        mtime = source_date_epoch if entry.mtime is None else min(int(entry.mtime), source_date_epoch)
+        out.put(_header(entry, mtime))
+        if entry.kind is EntryKind.FILE and entry.size:
+            if entry.data is not None:
+                out.put(entry.data)
+            elif entry.opener is not None:
+                with entry.opener() as f:
+                    _copy_stream(f, entry, out)
+            else:
+                assert entry.source is not None
+                with open(entry.source, "rb", buffering=0) as f:
+                    out.fill_from(f, entry.size, entry.source)
+            remainder = entry.size % BLOCK
+            if remainder:
+                out.zeros(BLOCK - remainder)

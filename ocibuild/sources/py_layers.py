@@ -7,29 +7,27 @@ wheel gives the same layer digest in every image, and a warm rebuild is one stor
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+import zipfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocibuild.errors import BuildError
 from ocibuild.oci.compression import Compression
-from ocibuild.oci.entries import entries_from_tree
+from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, cached_layer
 from ocibuild.oci.store import Store
 from ocibuild.sources.py_fetch import fetch
 from ocibuild.sources.py_sdist import build_wheel
 from ocibuild.sources.py_target import PythonTarget
-from ocibuild.sources.py_wheel import install_wheel
+from ocibuild.sources.py_wheel import wheel_entries
 
-RECIPE = "python-dists/1"
+RECIPE = "python-dists/2"
 LARGE_THRESHOLD = 50 * 1024 * 1024
 LAYER_THREADS = 3
 FETCH_THREADS = 8
-_SHM = Path("/dev/shm")
 
 
 @dataclass(frozen=True)
@@ -58,20 +56,6 @@ def group_distributions(
     return groups
 
 
-@contextlib.contextmanager
-def _scratch(store: Store, needed: int) -> Iterator[Path]:
-    """A temporary tree, in memory (/dev/shm) when it has ample room, else under the store."""
-    base = store.root / "tmp"
-    with contextlib.suppress(OSError):
-        if os.access(_SHM, os.W_OK) and shutil.disk_usage(_SHM).free > 3 * needed + (1 << 30):
-            base = _SHM
-    path = Path(tempfile.mkdtemp(prefix="ocibuild-py-", dir=base))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _wheel_for(dist: dict[str, Any], target: PythonTarget, store: Store, project_dir: Path | None) -> Path:
     local = fetch(dist, store, project_dir)
     return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store)
@@ -87,15 +71,23 @@ def _group_layer(
 ) -> LayerBlob:
     with contextlib.ExitStack() as stack:
 
-        def entries():
+        def entries() -> list[Entry]:
             with ThreadPoolExecutor(FETCH_THREADS) as pool:
                 wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir), group.distributions))
-            tree = stack.enter_context(_scratch(store, sum(w.stat().st_size for w in wheels) * 4))
-            for wheel in wheels:
-                install_wheel(wheel, tree, target)
-            return entries_from_tree(tree)
+            by_path: dict[str, Entry] = {}
+            for wheel in wheels:  # later wheels win on a shared path, as installing them in order would
+                zf = stack.enter_context(_open_wheel(wheel))
+                by_path.update((entry.path, entry) for entry in wheel_entries(zf, wheel, target))
+            return list(by_path.values())
 
         return cached_layer(group.key(target), entries, store, compression, source_date_epoch)
+
+
+def _open_wheel(wheel: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(wheel)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BuildError(f"{wheel.name}: not a valid wheel ({exc})") from None
 
 
 def python_layers(

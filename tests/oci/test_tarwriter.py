@@ -183,3 +183,21 @@ def test_fast_ustar_headers_equal_tarfiles_pax_headers(kind, path, mode, size, m
     effective_size = size if kind == "file" else 0
     effective_link = entry.link if kind in ("symlink", "hardlink") else ""
     assert _header(entry, mtime) == _pax_header(entry, name, effective_mode, effective_size, effective_link, mtime)
+
+
+def test_streamed_entries_are_read_only_while_writing_and_checked_for_size(tmp_path: Path):
+    opened = []
+
+    def opener():
+        opened.append(1)
+        return io.BytesIO(b"streamed content")
+
+    entry = Entry.file_stream("s/file", 16, opener, 0o755)
+    assert not opened
+    member = members(tar_bytes([entry]))[-1]
+    assert opened == [1] and member.size == 16 and member.mode == 0o755
+    assert tar_bytes([Entry.file_stream("s/file", 16, opener, 0o755)]) == tar_bytes(
+        [Entry.file("s/file", b"streamed content", 0o755)]
+    )
+    with pytest.raises(LayerContentError, match="shrank"):
+        tar_bytes([Entry.file_stream("s/file", 99, opener)])
