@@ -155,7 +155,9 @@ def _managed_weights(
 def lock_project(cog_yaml: Path, options: BuildOptions) -> Path:
     """Resolve every input again and rewrite ``ocibuild.lock`` (the ``ocibuild lock`` command)."""
     loaded = load_config(find_cog_yaml(cog_yaml))
-    lock = ProjectLock()
+    previous = read_project_lock(loaded.project_dir)
+    lock = ProjectLock(python=previous.python) if previous else ProjectLock()  # keeps remembered --find-links
+    _managed_weights(loaded, options, lock, fresh=True)
     for platform in options.platforms:
         base_lock = _base_lock(loaded, platform, options, refresh=True)
         _python_section(loaded, base_lock, platform, options, lock, fresh=True)
