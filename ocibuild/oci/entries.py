@@ -1,7 +1,7 @@
 """What goes into a layer: an in-memory list of entries, or one read from a file tree.
 
 An entry is a path inside the image (relative, POSIX, no leading ``/`` or ``./``) plus what lives there.
-Entries carry no owner: every layer is written with uid/gid 0 and empty names.
+Owners default to uid/gid 0 (a ``build.run`` layer keeps the owners its command set); names are always empty.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Entry:
     link: str = ""
     mtime: int | None = None
     opener: Callable[[], BinaryIO] | None = None
+    uid: int = 0
+    gid: int = 0
 
     @staticmethod
     def file(path: str, data: bytes, mode: int = 0o644, mtime: int | None = None) -> Entry:

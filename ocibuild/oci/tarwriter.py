@@ -85,9 +85,9 @@ _TYPEFLAGS = {
     EntryKind.WHITEOUT: tarfile.REGTYPE,
     EntryKind.OPAQUE: tarfile.REGTYPE,
 }
-_OWNER = b"0000000\x00" * 2  # uid and gid 0
 _USTAR_TAIL = tarfile.POSIX_MAGIC + bytes(64 + 16 + 155)  # magic, empty names, no device numbers, no prefix
 _MAX_OCTAL_11 = 8**11
+_MAX_OCTAL_7 = 8**7
 
 
 def _header(entry: Entry, mtime: int) -> bytes:
@@ -100,13 +100,14 @@ def _header(entry: Entry, mtime: int) -> bytes:
     mode = 0o644 if kind in (EntryKind.WHITEOUT, EntryKind.OPAQUE) else entry.mode & 0o7777
     size = entry.size if kind is EntryKind.FILE else 0
     link = entry.link if kind in (EntryKind.SYMLINK, EntryKind.HARDLINK) else ""
-    fits = len(name) <= 100 and len(link) <= 100 and 0 <= mtime < _MAX_OCTAL_11 and size < _MAX_OCTAL_11
+    owners_fit = 0 <= entry.uid < _MAX_OCTAL_7 and 0 <= entry.gid < _MAX_OCTAL_7
+    fits = owners_fit and len(name) <= 100 and len(link) <= 100 and 0 <= mtime < _MAX_OCTAL_11 and size < _MAX_OCTAL_11
     if fits and name.isascii() and link.isascii():
         block = b"".join(
             (
                 name.encode().ljust(100, b"\0"),
                 b"%07o\0" % mode,
-                _OWNER,
+                b"%07o\0%07o\0" % (entry.uid, entry.gid),
                 b"%011o\0" % size,
                 b"%011o\0" % mtime,
                 b"        ",
@@ -122,7 +123,7 @@ def _header(entry: Entry, mtime: int) -> bytes:
 
 def _pax_header(entry: Entry, name: str, mode: int, size: int, link: str, mtime: int) -> bytes:
     info = tarfile.TarInfo(name)
-    info.uid = info.gid = 0
+    info.uid, info.gid = entry.uid, entry.gid
     info.uname = info.gname = ""
     info.mtime = mtime
     info.mode = mode

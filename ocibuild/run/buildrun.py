@@ -31,7 +31,7 @@ from ocibuild.run.runtime import Container, run_foreground
 from ocibuild.run.spec import BindMount, RunOptions, build_spec, mount_destinations
 from ocibuild.run.workspace import Workspace
 
-RECIPE_VERSION = "buildrun-v1"
+RECIPE_VERSION = "buildrun-v2"  # v2: owners set by the command are kept
 
 
 @dataclass(frozen=True)

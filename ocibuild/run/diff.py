@@ -9,6 +9,7 @@ points (``ignore``) are left out unless something real was written below them.
 
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 import os
 import stat
@@ -17,6 +18,9 @@ from collections.abc import Collection
 from pathlib import Path
 
 from ocibuild.oci.entries import Entry, EntryKind
+
+KEEP_OWNERS = os.geteuid() == 0
+"""Owners set by a command are real only when it ran as root; rootless runs map everything to the caller."""
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -47,6 +51,12 @@ class _Differ:
         self.inodes: dict[tuple[int, int], str] = {}
 
     def entry(self, rel: str, st: os.stat_result) -> Entry | None:
+        made = self._entry(rel, st)
+        if made is None or not KEEP_OWNERS or (st.st_uid, st.st_gid) == (0, 0):
+            return made
+        return dataclasses.replace(made, uid=st.st_uid, gid=st.st_gid)
+
+    def _entry(self, rel: str, st: os.stat_result) -> Entry | None:
         path = self.after / rel
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):

@@ -171,13 +171,15 @@ def test_entries_from_tree_normalises_modes_and_finds_hardlinks(tmp_path: Path):
     st.integers(min_value=0, max_value=2**40),
     st.integers(min_value=0, max_value=2**33),
     st.text(alphabet="abc/._", max_size=110),
+    st.integers(min_value=0, max_value=2**22),
+    st.integers(min_value=0, max_value=2**22),
 )
-def test_fast_ustar_headers_equal_tarfiles_pax_headers(kind, path, mode, size, mtime, link):
+def test_fast_ustar_headers_equal_tarfiles_pax_headers(kind, path, mode, size, mtime, link, uid, gid):
     """Our own header builder gives tarfile's bytes, so digests never depend on which path built a header."""
     from ocibuild.oci.entries import EntryKind, normalize_path
     from ocibuild.oci.tarwriter import _header, _pax_header
 
-    entry = Entry(normalize_path(path), EntryKind(kind), mode, size=size, link=link if link else "x")
+    entry = Entry(normalize_path(path), EntryKind(kind), mode, size=size, link=link if link else "x", uid=uid, gid=gid)
     name = entry.tar_name + "/" if entry.kind is EntryKind.DIR else entry.tar_name
     effective_mode = 0o644 if kind in ("whiteout", "opaque") else mode
     effective_size = size if kind == "file" else 0

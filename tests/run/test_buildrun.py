@@ -103,3 +103,13 @@ def test_failures_are_one_line_errors(store: Store, lower: list[LayerBlob], tmp_
         parse_secret_arg("token")
     with pytest.raises(UserInputError, match="is not a file"):
         parse_secret_arg(f"id=x,src={tmp_path}/missing")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="owners are only real when the command runs as root")
+def test_owners_set_by_a_command_are_kept(store: Store, lower: list[LayerBlob]) -> None:
+    script = "mkdir -p /home/app && echo x > /home/app/f && chown -R 1000:1001 /home/app"
+    [layer] = run_build_commands(lower, [script], {}, store, 1_700_000_000, Compression.GZIP, env=ENV)
+    names = members(layer)
+    assert (names["home/app/f"].uid, names["home/app/f"].gid) == (1000, 1001)
+    assert (names["home/app"].uid, names["home/app"].gid) == (1000, 1001)
+    assert (names["home"].uid, names["home"].gid) == (0, 0)
