@@ -288,12 +288,13 @@ def _fetch(name: str, url: str, store: Store, lock: WeightsLock, frozen: bool) -
     return store.blob_path(digest), digest
 
 
-def _session():
+def _session(url: str):
+    """A session for ``url``; it carries ``HF_TOKEN`` only when ``url`` is on the Hugging Face endpoint."""
     import requests
 
     session = requests.Session()
     token = os.environ.get("HF_TOKEN")
-    if token:
+    if token and urlparse(url).netloc == urlparse(_hf_endpoint()).netloc:
         session.headers["Authorization"] = f"Bearer {token}"
     return session
 
@@ -303,7 +304,7 @@ def _download(name: str, url: str, store: Store, expected: str | None) -> str:
 
     store.require_online(f"weights file {name} ({url})")
     try:
-        with _session().get(url, stream=True, timeout=HTTP_TIMEOUT) as response:
+        with _session(url).get(url, stream=True, timeout=HTTP_TIMEOUT) as response:
             response.raise_for_status()
             with store.temp_path(".download") as temp:
                 writer = HashingWriter()
@@ -348,7 +349,7 @@ def _hf_listing(name: str, repo: str, revision: str) -> tuple[str, list[str]]:
 
     url = f"{_hf_endpoint()}/api/models/{repo}/revision/{quote(revision, safe='')}"
     try:
-        response = _session().get(url, timeout=HTTP_TIMEOUT)
+        response = _session(url).get(url, timeout=HTTP_TIMEOUT)
         response.raise_for_status()
         info = response.json()
         return info["sha"], sorted(s["rfilename"] for s in info["siblings"])

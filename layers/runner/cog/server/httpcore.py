@@ -140,7 +140,10 @@ class HttpProtocol(asyncio.Protocol):
                 return None
             body, consumed = decoded
         else:
-            length = int(headers.get("content-length") or 0)
+            raw_length = headers.get("content-length") or "0"
+            if not raw_length.isdigit():
+                raise BadRequest("invalid Content-Length")
+            length = int(raw_length)
             if length > MAX_BODY_BYTES:
                 raise BadRequest("request body too large")
             if len(self._buffer) < body_start + length:
@@ -216,6 +219,8 @@ def _decode_chunked(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
             size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
         except ValueError:
             raise BadRequest("malformed chunk size") from None
+        if size < 0 or len(body) + size > MAX_BODY_BYTES:
+            raise BadRequest("request body too large" if size > 0 else "malformed chunk size")
         position = line_end + 2
         if size == 0:
             trailer_end = buffer.find(b"\r\n", position)

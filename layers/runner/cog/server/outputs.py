@@ -49,6 +49,8 @@ def to_json(value: Any, encode_file: FileEncoder) -> Any:
         return value
     if isinstance(value, enum.Enum):
         return to_json(value.value, encode_file)
+    if isinstance(value, Secret):  # before the dataclass branch: a Secret is a dataclass
+        return value.get_secret_value()
     if isinstance(value, (pathlib.PurePath, io.IOBase)):
         return encode_file(value)
     if isinstance(value, dict):
@@ -59,8 +61,6 @@ def to_json(value: Any, encode_file: FileEncoder) -> Any:
         return {field.name: to_json(getattr(value, field.name), encode_file) for field in dataclasses.fields(value)}
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
-    if isinstance(value, Secret):
-        return value.get_secret_value()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     numpy_form = _numpy_to_python(value)

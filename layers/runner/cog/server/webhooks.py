@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import urllib.error
@@ -27,7 +28,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return 0
 
 

@@ -47,6 +47,10 @@ class Handler:
         return cls(fn, Signature.of(fn), is_async, bool(getattr(fn, "__cog_streaming__", False)))
 
 
+_END = object()
+"""Marks the end of a sync generator's output."""
+
+
 @dataclass
 class Running:
     """Book-keeping of the predictions in flight in this worker."""
@@ -76,6 +80,7 @@ class Worker:
         self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.main_thread = threading.get_ident()
+        self.interruptible: str | None = None
         self.target: Any = None
         self.predict: Handler | None = None
         self.train: Handler | None = None
@@ -151,6 +156,8 @@ class Worker:
             os._exit(0)
 
     def _accept(self, job: Job) -> None:
+        with self.running.lock:  # a cancel for an earlier prediction with this id must not cancel this one
+            self.running.cancel_requested.discard(job.id)
         if self.predict is not None and self.predict.is_async:
             assert self.loop is not None
             self.loop.call_soon_threadsafe(self._start_task, job)
@@ -170,10 +177,13 @@ class Worker:
             signal.pthread_kill(self.main_thread, signal.SIGUSR1)
 
     def _on_cancel_signal(self, signum: int, frame: Any) -> None:
-        """SIGUSR1 in the main thread: interrupt the running sync prediction if it was canceled."""
-        with self.running.lock:
-            canceled = any(job_id in self.running.cancel_requested for job_id in self.running.ids)
-        if canceled:
+        """SIGUSR1 in the main thread: interrupt the sync prediction if it is in user code and was canceled.
+
+        Takes no lock (the main thread may hold it) and raises only inside user code, never while the worker
+        does its own book-keeping.
+        """
+        job_id = self.interruptible
+        if job_id is not None and job_id in self.running.cancel_requested:
             raise CancelationException()
 
     def _healthcheck(self, token: int) -> None:
@@ -215,9 +225,12 @@ class Worker:
                 if job.id in self.running.cancel_requested:
                     return Result("canceled")
                 arguments = build_arguments(handler.signature, job.input, prediction.download_dir)
-                outcome = handler.fn(**arguments)
+                outcome = self._in_user_code(job, lambda: handler.fn(**arguments))
                 if inspect.isgenerator(outcome) or _is_iterator(outcome):
-                    return Result("succeeded", [self._chunk(job, item) for item in outcome])
+                    chunks, items = [], iter(outcome)
+                    while (item := self._in_user_code(job, lambda: next(items, _END))) is not _END:
+                        chunks.append(self._chunk(job, item))
+                    return Result("succeeded", chunks)
                 return Result("succeeded", to_json(outcome, self.encode_file))
             except CancelationException:
                 return Result("canceled")
@@ -226,6 +239,14 @@ class Worker:
             except Exception as exc:
                 _print_user_traceback(exc)
                 return Result("failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _in_user_code(self, job: Job, call: Any) -> Any:
+        """Run ``call`` with the cancel signal armed for ``job``."""
+        self.interruptible = job.id
+        try:
+            return call()
+        finally:
+            self.interruptible = None
 
     def serve_async(self) -> None:
         loop = self._loop()
