@@ -97,7 +97,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run an image (layout, tarball, registry ref or cog.yaml) under runc")
     run.add_argument("image", help="an OCI layout, a dual tarball, a cog.yaml (built first) or REGISTRY/REPO:TAG")
-    run.add_argument("command", nargs=argparse.REMAINDER, help="override the image's Cmd")
+    run.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="override the image's Cmd")
+    run.add_argument("-p", "--publish", action="append", default=[], help="[IP:]HOST:CONTAINER port (host network)")
     _add_run_options(run)
     _add_common(run)
 
@@ -227,6 +228,7 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from ocibuild.cog.build import OUTPUT_DIRNAME, build_project, find_cog_yaml
+    from ocibuild.cog.config import load_config
     from ocibuild.outputs import write_outputs
 
     reporter = Reporter(quiet=args.quiet)
@@ -236,15 +238,18 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError(f"--output {output}: exists and is not a directory")
     if args.tarball is not None and args.tarball.is_dir():
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
+    for name in ("image_refs", "digest_file"):
+        _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
+    if args.push and not args.tag and not load_config(cog_yaml).config.image:
+        raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: in cog.yaml")
     options = _build_options(args, _open_store(args), reporter)
+    options.exclude_paths = _inside(cog_yaml.parent, [output, args.tarball])
     result = build_project(cog_yaml, options)
     if args.verify_reproducible:
         from ocibuild.reproducible import verify_reproducible
 
         verify_reproducible(cog_yaml, options, result)
     refs = args.tag or ([result.loaded.config.image] if args.push and result.loaded.config.image else [])
-    if args.push and not refs:
-        raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: in cog.yaml")
     lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch)
     if args.push:
         lines = _push(result.target, refs, args)
@@ -280,6 +285,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 def _cmd_push(args: argparse.Namespace) -> int:
     from ocibuild.image_source import load_layout_or_archive
 
+    for name in ("image_refs", "digest_file"):
+        _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
     target = load_layout_or_archive(args.layout, _open_store(args))
     lines = _push(target, args.refs, args)
     _emit(lines, target.digest, args)
@@ -301,13 +308,31 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_result_file(path: Path | None, option: str) -> None:
+    """Refuse a result file that cannot be written, before any work is done."""
+    if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise UserInputError(f"{option} {path}: not a writable file path (is its folder missing?)")
+
+
+def _inside(project: Path, paths: list[Path | None]) -> list[str]:
+    """The project-relative forms of ``paths`` that lie inside the project (outputs never go into /src)."""
+    root = project.resolve()
+    inside = []
+    for path in paths:
+        if path is not None and path.resolve().is_relative_to(root) and path.resolve() != root:
+            inside.append(path.resolve().relative_to(root).as_posix())
+    return inside
+
+
 def _emit(lines: list[str], digest: str, args: argparse.Namespace) -> None:
+    from ocibuild.registry import write_digest_file, write_image_refs
+
     for line in lines:
         print(line, flush=True)
     if getattr(args, "image_refs", None):
-        args.image_refs.write_text("".join(f"{line}\n" for line in lines))
+        write_image_refs(args.image_refs, lines)
     if getattr(args, "digest_file", None):
-        args.digest_file.write_text(digest + "\n")
+        write_digest_file(args.digest_file, digest)
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -339,13 +364,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     store = _open_store(args)
     image = _resolve_image(args, store)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return run_image(
         image,
         store,
         command=command or None,
         env=args.env,
         volumes=args.volume,
+        publish=args.publish,
         gpus=args.gpus == "all",
         runtime=args.runtime,
     )

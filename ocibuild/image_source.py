@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ def load_layout_or_archive(spec: str, store: Store) -> Image | Index:
             return read_layout(_unpack_archive(path, store))
     except LayoutError as exc:
         raise UserInputError(f"{spec}: {exc}") from None
+    except tarfile.TarError as exc:
+        raise UserInputError(f"{spec}: not a readable image tarball ({exc})") from None
     raise UserInputError(f"{spec}: not an OCI layout directory or an image tarball")
 
 
@@ -61,18 +64,30 @@ def resolve_image(
 
 
 def _unpack_archive(path: Path, store: Store) -> Path:
-    """Unpack a dual tarball (an OCI layout inside) into the store, keyed by its size and mtime."""
+    """Unpack a dual tarball (an OCI layout inside) into the store, keyed by its identity and change time.
+
+    Blobs are verified against their digests when the layout is read, so a stale key cannot pass off other
+    content as this tarball's.
+    """
     st = path.stat()
-    target = store.root / "archives" / f"{path.name}-{st.st_size}-{st.st_mtime_ns}"
+    target = (
+        store.root / "archives" / f"{path.name}-{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{st.st_ctime_ns}"
+    )
     if (target / "index.json").exists():
         return target
     with store.temp_path() as marker:
         staging = marker.with_suffix(".d")
-        with tarfile.open(path) as tar:
-            names = tar.getnames()
-            if "oci-layout" not in names:
-                raise UserInputError(f"{path}: the tarball holds no OCI layout (oci-layout is missing)")
-            tar.extractall(staging, filter="data")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(target)
+        try:
+            with tarfile.open(path) as tar:
+                if "oci-layout" not in tar.getnames():
+                    raise UserInputError(f"{path}: the tarball holds no OCI layout (oci-layout is missing)")
+                tar.extractall(staging, filter="data")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not (target / "index.json").exists():  # another process unpacked it first: fine
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target

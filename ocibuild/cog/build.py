@@ -67,6 +67,8 @@ class BuildOptions:
     find_links: Sequence[str] = ()
     ca_certs: Sequence[Path] = ()
     secrets: dict[str, Path] = field(default_factory=dict)
+    exclude_paths: Sequence[str] = ()
+    """Project paths left out of /src besides the defaults (e.g. an output written inside the project)."""
     reporter: Reporter = field(default_factory=NullReporter)
 
 
@@ -244,7 +246,12 @@ def _build_for_platform(
     freeze = "\n".join(sorted([pip_freeze(python_section), f"cog=={runner_version()}"], key=str.lower)).strip()
     contract = image_contract(loaded, schema, pip_freeze=freeze, python_path=target.interpreter)
     excluded = managed.project_paths if managed is not None else []
-    weights = [w for w in find_weights(loaded.project_dir, options.weights_threshold) if w not in excluded]
+    skipped = [*excluded, *options.exclude_paths]
+    weights = [
+        w
+        for w in find_weights(loaded.project_dir, options.weights_threshold)
+        if not any(w == s or w.startswith(s.rstrip("/") + "/") for s in skipped)
+    ]
     weight_files = project_weight_files(loaded.project_dir, weights)
     extra_files = {SCHEMA_FILE: openapi_json(schema.openapi).encode()}
     if managed is not None:
@@ -362,7 +369,7 @@ def _code_layer(
         loaded.project_dir,
         options.store,
         sde,
-        exclude_paths=[OUTPUT_DIRNAME, LOCK_NAME, *weights],
+        exclude_paths=[OUTPUT_DIRNAME, LOCK_NAME, *options.exclude_paths, *weights],
         extra_files=extra_files,
         compression=options.compression,
     )

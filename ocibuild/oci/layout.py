@@ -133,7 +133,15 @@ def read_index(directory: Path) -> dict:
 
 def read_layout(directory: Path, ref_name: str | None = None, verify_layers: bool = True) -> Image | Index:
     """Read the image (or index) of a layout; ``ref_name`` picks an entry by its ref.name annotation."""
-    directory = Path(directory)
+    try:
+        return _read_layout(Path(directory), ref_name, verify_layers)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, LayoutError):
+            raise
+        raise LayoutError(f"{directory}: malformed image JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _read_layout(directory: Path, ref_name: str | None, verify_layers: bool) -> Image | Index:
     entries = [Descriptor.from_dict(m) for m in read_index(directory).get("manifests", [])]
     if ref_name is not None:
         entries = [e for e in entries if e.annotations.get(REF_NAME_ANNOTATION) == ref_name]

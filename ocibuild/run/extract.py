@@ -155,8 +155,11 @@ class _Applier:
             self.opaque(parent)
             return
         if name.startswith(WHITEOUT_PREFIX):
+            hidden = name[len(WHITEOUT_PREFIX) :]
+            if hidden in ("", ".", "..") or "/" in hidden:
+                raise self.fail(member.name, "malformed whiteout")
             if not name.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-                self.whiteout(parent / name[len(WHITEOUT_PREFIX) :])
+                self.whiteout(parent / hidden)
             return
         if member.ischr() or member.isblk() or member.isfifo():
             raise self.fail(member.name, "device nodes and fifos are not allowed in layers")

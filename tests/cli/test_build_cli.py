@@ -110,3 +110,21 @@ def test_bad_input_is_one_line_and_exit_2(project: Path, tmp_path: Path, setup, 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_outputs_written_inside_the_project_never_go_into_the_image(project: Path, tmp_path: Path):
+    args = [str(project), "-o", str(project / "image"), "--tarball", str(project / "image.tar"), "-q",
+            "--cache-dir", str(tmp_path / "cache"), "--source-date-epoch", "0"]  # fmt: skip
+    first, second = ocibuild(*args), ocibuild(*args)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout
+
+
+def test_a_malformed_layout_is_a_one_line_error(tmp_path: Path):
+    layout = tmp_path / "layout"
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text('{"schemaVersion":2,"manifests":[{"digest":"nope"}]}')
+    result = ocibuild("push", str(layout), "127.0.0.1:1/x:y", "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr

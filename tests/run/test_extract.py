@@ -84,6 +84,8 @@ def test_entries_through_symlinks_stay_inside_the_root(store: Store, tmp_path: P
         ([(member("link", tarfile.LNKTYPE, link="../etc/passwd"), None)], "escapes the root"),
         ([(member("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3), None)], "device nodes"),
         ([(member("fifo", tarfile.FIFOTYPE), None)], "device nodes"),
+        ([(member(".wh..."), b"")], "malformed whiteout"),
+        ([(member("etc/.wh.."), b"")], "malformed whiteout"),
     ],
 )
 def test_malicious_or_unsupported_members_are_refused(store: Store, members: list, words: str) -> None:

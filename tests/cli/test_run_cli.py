@@ -1,0 +1,55 @@
+"""``ocibuild run`` from the command line: an OCI layout and a dual tarball, with -e and a command override."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ocibuild.oci import Entry, ImageConfig, Store, build_image, write_archive, write_layer, write_layout
+from tests.helpers import require_tool
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def busybox_layout(tmp_path: Path) -> Path:
+    store = Store(tmp_path / "build-store")
+    busybox = Path(require_tool("busybox")).resolve()
+    layer = write_layer(
+        [
+            Entry.file_from("bin/busybox", busybox, 0o755),
+            Entry.symlink("bin/sh", "busybox"),
+            Entry.directory("tmp", 0o1777),
+        ],
+        store,
+    )
+    image = build_image(
+        [layer], ImageConfig(env=["PATH=/bin", "GREETING=hello"], cmd=["/bin/sh", "-c", "echo $GREETING"])
+    )
+    write_archive(tmp_path / "image.tar", image, ["test/busybox:latest"])
+    return write_layout(tmp_path / "layout", image, ["latest"])
+
+
+def ocibuild(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ocibuild", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_run_uses_the_image_cmd_env_and_overrides(busybox_layout: Path, tmp_path: Path):
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    default = ocibuild("run", *cache, str(busybox_layout))
+    assert (default.returncode, default.stdout) == (0, "hello\n"), default.stderr
+    override = ocibuild(
+        "run", *cache, "-e", "GREETING=bonjour", str(busybox_layout), "/bin/sh", "-c", "echo $GREETING; exit 3"
+    )
+    assert (override.returncode, override.stdout) == (3, "bonjour\n"), override.stderr
+    from_tarball = ocibuild("run", *cache, str(tmp_path / "image.tar"))
+    assert (from_tarball.returncode, from_tarball.stdout) == (0, "hello\n"), from_tarball.stderr
+
+
+def test_run_of_something_that_is_not_an_image_is_one_line(tmp_path: Path):
+    (tmp_path / "junk.txt").write_text("not an image")
+    result = ocibuild("run", "--cache-dir", str(tmp_path / "cache"), str(tmp_path / "junk.txt"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
