@@ -330,21 +330,22 @@ def _history_text(job: LayerJob, name: str, commands: list) -> str:
     return job.created_by
 
 
-def _system_layer(base_lock, packages, sde, options, lock: ProjectLock, fresh: bool) -> LayerBlob | None:
+def _system_layer(
+    base_lock: debian.BaseLock, packages: list[str], sde: int, options: BuildOptions, lock: ProjectLock, fresh: bool
+) -> LayerBlob | None:
+    """The system_packages layer; the lock's ``debian`` section holds one pinned resolution per platform."""
     if not packages:
         lock.debian = None
         return None
-    if options.offline and (lock.debian is None or fresh):
-        raise UserInputError(f"{LOCK_NAME}: no lock for system_packages; run 'ocibuild lock' online")
+    sections = dict(lock.debian or {})
+    previous = None if fresh else sections.get(base_lock.platform)
+    if options.offline and previous is None:
+        raise UserInputError(f"{LOCK_NAME}: no lock for system_packages on {base_lock.platform}; run 'ocibuild lock'")
     layer, section = debian.system_packages_layer(
-        base_lock,
-        packages,
-        options.store,
-        sde,
-        lock_section=None if fresh else lock.debian,
-        compression=options.compression,
+        base_lock, packages, options.store, sde, lock_section=previous, compression=options.compression
     )
-    lock.debian = section
+    sections[base_lock.platform] = section
+    lock.debian = sections
     return layer
 
 

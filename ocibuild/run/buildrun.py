@@ -24,7 +24,7 @@ from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, cached_layer
 from ocibuild.oci.store import Store
-from ocibuild.run.diff import diff_rootfs
+from ocibuild.run.diff import KEEP_OWNERS, diff_rootfs
 from ocibuild.run.extract import rootfs_for
 from ocibuild.run.paths import split_image_path
 from ocibuild.run.runtime import Container, run_foreground
@@ -71,7 +71,7 @@ def as_build_command(item: Any) -> BuildCommand:
 
 
 def _key(command: BuildCommand, below: Sequence[LayerBlob], env: Sequence[str]) -> str:
-    recipe = {"command": command.command, "secrets": command.secrets, "env": list(env)}
+    recipe = {"command": command.command, "secrets": command.secrets, "env": list(env), "owners": KEEP_OWNERS}
     below_digests = ",".join(layer.digest for layer in below)
     text = json.dumps(recipe, sort_keys=True)
     return f"{RECIPE_VERSION}|{below_digests}|{hashlib.sha256(text.encode()).hexdigest()}"

@@ -23,6 +23,13 @@ KEEP_OWNERS = os.geteuid() == 0
 """Owners set by a command are real only when it ran as root; rootless runs map everything to the caller."""
 
 
+def _owned(entry: Entry, st: os.stat_result) -> Entry:
+    """``entry`` with the owner of ``st`` when owners are kept (see KEEP_OWNERS)."""
+    if not KEEP_OWNERS or (st.st_uid, st.st_gid) == (0, 0):
+        return entry
+    return dataclasses.replace(entry, uid=st.st_uid, gid=st.st_gid)
+
+
 def _lstat(path: Path) -> os.stat_result | None:
     try:
         return os.lstat(path)
@@ -32,6 +39,8 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 def _same(before: Path, b: os.stat_result, after: Path, a: os.stat_result) -> bool:
     if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode) or stat.S_IMODE(a.st_mode) != stat.S_IMODE(b.st_mode):
+        return False
+    if KEEP_OWNERS and (a.st_uid, a.st_gid) != (b.st_uid, b.st_gid):
         return False
     if stat.S_ISLNK(a.st_mode):
         return os.readlink(before) == os.readlink(after)
@@ -52,9 +61,7 @@ class _Differ:
 
     def entry(self, rel: str, st: os.stat_result) -> Entry | None:
         made = self._entry(rel, st)
-        if made is None or not KEEP_OWNERS or (st.st_uid, st.st_gid) == (0, 0):
-            return made
-        return dataclasses.replace(made, uid=st.st_uid, gid=st.st_gid)
+        return None if made is None else _owned(made, st)
 
     def _entry(self, rel: str, st: os.stat_result) -> Entry | None:
         path = self.after / rel
@@ -97,7 +104,7 @@ class _Differ:
                 return False
             index = len(self.entries)
             if self.walk(rel):
-                self.entries.insert(index, Entry.directory(rel, stat.S_IMODE(a.st_mode)))
+                self.entries.insert(index, _owned(Entry.directory(rel, stat.S_IMODE(a.st_mode)), a))
                 return True
             return False
         if b is not None and _same(self.before / rel, b, self.after / rel, a):
@@ -125,5 +132,6 @@ def diff_rootfs(before: Path, after: Path, ignore: Collection[str] = ()) -> list
             parent = "/".join(parts[:depth])
             if parent not in present:
                 present.add(parent)
-                parents.append(Entry.directory(parent, stat.S_IMODE(os.lstat(after / parent).st_mode)))
+                st = os.lstat(after / parent)
+                parents.append(_owned(Entry.directory(parent, stat.S_IMODE(st.st_mode)), st))
     return parents + entries

@@ -113,3 +113,14 @@ def test_owners_set_by_a_command_are_kept(store: Store, lower: list[LayerBlob]) 
     assert (names["home/app/f"].uid, names["home/app/f"].gid) == (1000, 1001)
     assert (names["home/app"].uid, names["home/app"].gid) == (1000, 1001)
     assert (names["home"].uid, names["home"].gid) == (0, 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="owners are only real when the command runs as root")
+def test_a_chown_alone_is_a_change_and_owned_parents_keep_their_owner(store: Store, lower: list[LayerBlob]) -> None:
+    [first] = run_build_commands(lower, ["mkdir -p /home/app && chown 1000:1000 /home/app"], {}, store, 0,
+                                 Compression.GZIP, env=ENV)  # fmt: skip
+    [second] = run_build_commands([*lower, first], ["echo x > /home/app/new"], {}, store, 0, Compression.GZIP, env=ENV)
+    names = members(second)
+    assert (names["home/app"].uid, names["home/app"].gid) == (1000, 1000)
+    [third] = run_build_commands([*lower, first], ["chown 1001 /home/app"], {}, store, 0, Compression.GZIP, env=ENV)
+    assert members(third)["home/app"].uid == 1001
