@@ -345,13 +345,14 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _resolve_image(args: argparse.Namespace, store: Store):
     from ocibuild.cog.build import BuildOptions, build_project
-    from ocibuild.image_source import resolve_image
+    from ocibuild.image_source import host_architecture, resolve_image
     from ocibuild.registry import pull
 
     reporter = Reporter(quiet=args.quiet)
 
     def build(path: Path):
-        return build_project(path, BuildOptions(store=store, reporter=reporter)).target
+        host = (Platform("linux", host_architecture()),)
+        return build_project(path, BuildOptions(store=store, platforms=host, reporter=reporter)).target
 
     def fetch(ref: str, layout: Path):
         return pull(ref, layout, insecure_registries=tuple(args.insecure_registry))

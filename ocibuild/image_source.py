@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -13,8 +14,15 @@ from ocibuild.oci.layout import LayoutError, read_layout
 from ocibuild.oci.store import Store
 
 
-def pick_platform_image(target: Image | Index, architecture: str = "amd64") -> Image:
-    """The image itself, or the one of an index for ``architecture``."""
+def host_architecture() -> str:
+    """This machine's architecture in OCI terms (``amd64``, ``arm64``)."""
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+
+
+def pick_platform_image(target: Image | Index, architecture: str | None = None) -> Image:
+    """The image itself, or the one of an index for ``architecture`` (default: this machine's)."""
+    architecture = architecture or host_architecture()
     if isinstance(target, Image):
         return target
     for image in target.images:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import platform
 import re
 import shutil
 import stat
@@ -71,7 +72,7 @@ def driver_libraries(ldconfig_output: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in ldconfig_output.splitlines():
         match = _LDCONFIG_LINE.match(line)
-        if not match or ("x86-64" not in match.group(2) and "64bit" not in match.group(2)):
+        if not match or not any(tag in match.group(2) for tag in ("x86-64", "64bit", "AArch64")):
             continue
         name, path = match.group(1), match.group(3)
         if name.startswith(LIBRARY_PREFIXES):
@@ -81,7 +82,8 @@ def driver_libraries(ldconfig_output: str) -> dict[str, str]:
 
 def _library_dirs() -> list[str]:
     extra = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
-    return [*extra, "/usr/local/nvidia/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/wsl/lib"]
+    multiarch = f"/usr/lib/{platform.machine()}-linux-gnu"
+    return [*extra, "/usr/local/nvidia/lib64", multiarch, "/usr/lib64", "/usr/lib/wsl/lib"]
 
 
 def libraries_in(directories: list[str]) -> dict[str, str]:
