@@ -18,7 +18,6 @@ Goals: cold <= 0.5x the baseline; no-op < 1 s; code-change < 2 s; end-to-end >= 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -29,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_floor import floor_seconds
+
 from ocibuild.oci import Compression, Store, entries_from_tree, write_layer
-from ocibuild.oci.compression import open_compressor
-from ocibuild.oci.digest import HashingWriter
 from ocibuild.oci.tarwriter import write_tar
 
 WHEELS = "/opt/wheels"
@@ -97,21 +96,6 @@ def baseline(work: Path, project: Path, debs: list[Path], pigz: str) -> dict[str
     times["tar|pigz|sha256 base"] = sh(layer_script(rootfs, pigz))
     times["tar|pigz|sha256 code"] = sh(layer_script(project, pigz, "--exclude=./.ocibuild --exclude=./ocibuild.lock"))
     return times
-
-
-def floor_seconds(tar_bytes: bytes) -> float:
-    """sha256(tar) + ISA-L gzip-1 on both cores + sha256(blob), input in memory (as scripts/bench_layers.py)."""
-    start = time.perf_counter()
-    blob = HashingWriter()
-    writer = open_compressor(Compression.GZIP, blob)  # type: ignore[arg-type]
-    h = hashlib.sha256()
-    view = memoryview(tar_bytes)
-    for i in range(0, len(view), 1 << 20):
-        chunk = view[i : i + (1 << 20)]
-        h.update(chunk)
-        writer.write(bytes(chunk))
-    writer.close()
-    return time.perf_counter() - start
 
 
 def wheel_layer_seconds(cache: Path, work: Path) -> tuple[float, int]:
