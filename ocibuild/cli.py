@@ -17,7 +17,7 @@ from ocibuild.oci import Compression, ImageFormat, Platform, Store
 from ocibuild.oci.store import OfflineError, default_cache_dir
 from ocibuild.progress import Reporter
 
-SUBCOMMANDS = ("build", "schema", "run", "predict", "lock", "push", "pull")
+SUBCOMMANDS = ("build", "schema", "run", "predict", "lock", "push", "pull", "prune")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,6 +90,10 @@ def make_parser() -> argparse.ArgumentParser:
     pull.add_argument("--platform", help="pick one platform of an index, e.g. linux/amd64")
     _add_registry_options(pull)
     _add_common(pull)
+
+    prune = sub.add_parser("prune", help="free disk space: remove unpacked root filesystems from the store")
+    prune.add_argument("--all", action="store_true", help="empty the whole store (every later build starts cold)")
+    _add_common(prune)
 
     schema = sub.add_parser("schema", help="print the OpenAPI schema of the predictor (static, no import)")
     schema.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
@@ -182,6 +186,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_push(args)
     if args.command == "pull":
         return _cmd_pull(args)
+    if args.command == "prune":
+        return _cmd_prune(args)
     if args.command == "predict":
         return _cmd_predict(args)
     raise UserInputError(f"unknown command {args.command!r}")
@@ -395,6 +401,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         runtime=args.runtime,
     )
     return 0 if result.status == "succeeded" else 1
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    freed = store.prune(everything=args.all)
+    Reporter(quiet=args.quiet).step(f"freed {freed / 1e6:.0f} MB in {store.root}")
+    return 0
 
 
 if __name__ == "__main__":

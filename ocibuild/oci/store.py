@@ -65,6 +65,26 @@ class Store:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def prune(self, everything: bool = False) -> int:
+        """Remove caches that are rebuilt on demand (unpacked root filesystems and tarballs, ``rootfs/`` and
+        ``archives/``), or with ``everything`` every entry; returns the bytes freed. Blobs and keys stay
+        consistent: a key is dropped with its blob, or not at all."""
+        names = [p.name for p in self.root.iterdir() if p.name != TMP_LOCK] if everything else ["rootfs", "archives"]
+        freed = 0
+        for name in names:
+            path = self.root / name
+            if not path.exists():
+                continue
+            freed += sum(p.lstat().st_size for p in path.rglob("*") if not p.is_symlink()) if path.is_dir() else 0
+            if path.is_dir() and not path.is_symlink():
+                _make_writable(path)
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for sub in ("blobs/sha256", "keys", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        return freed
+
     def require_online(self, what: str) -> None:
         """Raise when offline: ``what`` (a file to fetch) is not in the store and may not be downloaded."""
         if self.offline:
@@ -147,6 +167,13 @@ class Store:
 
 
 TMP_LOCK = "tmp.lock"
+
+
+def _make_writable(tree: Path) -> None:
+    """Blobs are stored read-only; directories must be writable for their entries to be removed."""
+    for directory in [tree, *(p for p in tree.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        with contextlib.suppress(OSError):
+            directory.chmod(0o755)
 
 
 def _claim_tmp(tmp: Path, lock: Path) -> int | None:

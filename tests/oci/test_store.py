@@ -60,3 +60,15 @@ def test_temp_files_never_become_entries_when_a_write_fails(tmp_path: Path):
     assert store.lookup("broken|gzip|sde=0") is None
     assert not list((tmp_path / "tmp").iterdir())
     assert not list((tmp_path / "blobs" / "sha256").iterdir())
+
+
+def test_prune_frees_rebuildable_caches_and_keeps_the_store_usable(tmp_path: Path):
+    store = Store(tmp_path)
+    layer = cached_layer("k", lambda: [Entry.file("a", b"a" * 1000)], store)
+    (tmp_path / "rootfs" / "abc" / "usr").mkdir(parents=True)
+    (tmp_path / "rootfs" / "abc" / "usr" / "f").write_bytes(b"x" * 5000)
+    assert store.prune() >= 5000
+    assert not (tmp_path / "rootfs").exists() and layer.path.exists()
+    assert store.prune(everything=True) > 0
+    assert not layer.path.exists() and store.lookup("k|gzip|sde=0") is None
+    assert cached_layer("k", lambda: [Entry.file("a", b"a" * 1000)], store).digest == layer.digest
