@@ -17,8 +17,6 @@ from ocibuild.oci import Compression, ImageFormat, Platform, Store
 from ocibuild.oci.store import OfflineError, default_cache_dir
 from ocibuild.progress import Reporter
 
-SUBCOMMANDS = ("build", "schema", "run", "predict", "lock", "push", "pull", "prune")
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -140,7 +138,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def _normalise_argv(argv: list[str]) -> list[str]:
     """``ocibuild PATH ...`` means ``ocibuild build PATH ...``."""
     first = next((a for a in argv if not a.startswith("-")), None)
-    if first is not None and first not in SUBCOMMANDS and not {"-h", "--help", "--version"} & set(argv[:1]):
+    if first is not None and first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv[:1]):
         return ["build", *argv]
     return argv
 
@@ -174,23 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "build":
-        return _cmd_build(args)
-    if args.command == "schema":
-        return _cmd_schema(args)
-    if args.command == "run":
-        return _cmd_run(args)
-    if args.command == "lock":
-        return _cmd_lock(args)
-    if args.command == "push":
-        return _cmd_push(args)
-    if args.command == "pull":
-        return _cmd_pull(args)
-    if args.command == "prune":
-        return _cmd_prune(args)
-    if args.command == "predict":
-        return _cmd_predict(args)
-    raise UserInputError(f"unknown command {args.command!r}")
+    return COMMANDS[args.command](args)
 
 
 def _open_store(args: argparse.Namespace) -> Store:
@@ -272,7 +254,7 @@ def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
         jobs=args.jobs,
         insecure_registries=tuple(args.insecure_registry),
         progress=Progress() if args.quiet else default_progress(),
-        known_blobs_file=_open_store(args).root / "registry" / "known-blobs.json",
+        known_blobs_file=(args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json",
     )
 
 
@@ -409,6 +391,18 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     Reporter(quiet=args.quiet).step(f"freed {freed / 1e6:.0f} MB in {store.root}")
     return 0
 
+
+COMMANDS = {
+    "build": _cmd_build,
+    "schema": _cmd_schema,
+    "run": _cmd_run,
+    "predict": _cmd_predict,
+    "lock": _cmd_lock,
+    "push": _cmd_push,
+    "pull": _cmd_pull,
+    "prune": _cmd_prune,
+}
+"""Every subcommand and the function that carries it out."""
 
 if __name__ == "__main__":
     sys.exit(main())

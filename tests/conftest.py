@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis keeps its example database and constants outside the checkout, so no file of this machine lands there.
+set_hypothesis_home_dir(str(Path.home() / ".cache" / "ocibuild-test" / "hypothesis"))
 
 
 @pytest.fixture(scope="session")

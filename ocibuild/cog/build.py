@@ -180,10 +180,13 @@ def python_target(base_lock: debian.BaseLock, platform: Platform) -> PythonTarge
     """The Python environment of a base: its interpreter version, glibc (from libc6) and paths."""
     libc = next((p.version for p in base_lock.packages if p.name == "libc6"), "2.36")
     glibc = re.match(r"\d+\.\d+", libc.split(":")[-1])
-    target = PythonTarget.for_python(base_lock.python, glibc.group(0) if glibc else "2.36", str(platform))
-    defn = debian.load_base_definition(base_lock.python)
+    site_packages = "/" + debian.load_base_definition(base_lock.python).site_packages
     return PythonTarget(
-        target.python_version, target.platform, target.glibc, "/" + defn.site_packages, target.interpreter
+        base_lock.python,
+        str(platform),
+        glibc.group(0) if glibc else "2.36",
+        site_packages,
+        f"/usr/bin/python{base_lock.python}",
     )
 
 
@@ -306,10 +309,12 @@ def _build_for_platform(
         run_layers = run_build_commands(
             [layer for _, _, layer in lower], commands, options.secrets, store, sde, compression, env=contract.env
         )
-        run_job = LayerJob("run", "RUN", lambda: [])
-        run_results = [(run_job, f"run-{i}", layer) for i, layer in enumerate(run_layers)]
-    ordered = [*lower, *run_results, *upper]
-    history = [History(created_by=_history_text(job, name, commands), comment=name) for job, name, _ in ordered]
+        run_results = [
+            (f"RUN {command.command}", f"run-{i}", layer)
+            for i, (command, layer) in enumerate(zip(commands, run_layers, strict=True))
+        ]
+    ordered = [*_described(lower), *run_results, *_described(upper)]
+    history = [History(created_by=created_by, comment=name) for created_by, name, _ in ordered]
     image = build_image(
         [layer for _, _, layer in ordered],
         _image_config(platform, contract),
@@ -322,12 +327,11 @@ def _build_for_platform(
     return image
 
 
-def _history_text(job: LayerJob, name: str, commands: list) -> str:
-    if job.name == "run":
-        return f"RUN {commands[int(name.split('-')[1])].command}"
-    if job.name == "python":
-        return f"pip install {name}"
-    return job.created_by
+def _described(results: list[tuple[LayerJob, str, LayerBlob]]) -> list[tuple[str, str, LayerBlob]]:
+    """(history text, layer name, layer): each Python layer names its distributions."""
+    return [
+        (f"pip install {name}" if job.name == "python" else job.created_by, name, layer) for job, name, layer in results
+    ]
 
 
 def _system_layer(

@@ -77,7 +77,7 @@ class _Installer:
         """A member copied as it is, read from the wheel only while the layer is written."""
         name = self.checked(path).as_posix()
         mode = 0o755 if (info.external_attr >> 16) & 0o111 else 0o644
-        self.entries[name] = Entry.file_stream(name, info.file_size, lambda: _open_member(self.wheel, info), mode)
+        self.entries[name] = Entry.file_stream(name, info.file_size, lambda: _MemberReader(self.wheel, info), mode)
 
     def add(self, path: PurePosixPath, data: bytes, executable: bool) -> None:
         """Write a file the installer made or changed, and record its new hash."""
@@ -204,10 +204,6 @@ class _MemberReader(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
-
-
-def _open_member(wheel: Path, info: zipfile.ZipInfo) -> _MemberReader:
-    return _MemberReader(wheel, info)
 
 
 def wheel_entries(zf: zipfile.ZipFile, wheel: Path, target: PythonTarget) -> list[Entry]:
