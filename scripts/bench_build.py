@@ -105,7 +105,7 @@ def wheel_layer_seconds(cache: Path, work: Path) -> tuple[float, int]:
     from ocibuild.cog.build import python_target
     from ocibuild.oci import Platform
     from ocibuild.sources import debian
-    from ocibuild.sources.py_wheel import wheel_entries
+    from ocibuild.sources.python.wheel import wheel_entries
 
     wheel = next((cache / "wheels").glob("*/torch-*.whl"))
     target = python_target(

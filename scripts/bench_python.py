@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from ocibuild.oci.store import Store
-from ocibuild.sources.py_uv import uv_binary
 from ocibuild.sources.python import PythonTarget, lock_python, python_layers, read_requirements
+from ocibuild.sources.python.uv import uv_binary
 
 
 def _timed(fn):

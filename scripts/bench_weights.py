@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from ocibuild.oci import Store
-from ocibuild.sources.code import code_layer
-from ocibuild.sources.fingerprint import ReadStats
-from ocibuild.sources.weights import find_weights, project_weight_files, weights_layers
+from ocibuild.sources.project.code import code_layer
+from ocibuild.sources.project.fingerprint import ReadStats
+from ocibuild.sources.project.weights import find_weights, project_weight_files, weights_layers
 
 CACHE = Path("/tmp/ocibuild-bench-weights")
 GiB = 1 << 30

@@ -15,7 +15,7 @@ from ocibuild.cog.contract import SCHEMA_FILE, image_contract
 from ocibuild.cog.schema import generate_schema, openapi_json
 from ocibuild.oci import Compression, ImageConfig, Store, build_image, write_layout
 from ocibuild.oci.image import History
-from ocibuild.sources.code import code_layer
+from ocibuild.sources.project.code import code_layer
 from ocibuild.sources.runner import runner_layer
 
 RUNNER_SITE = "/opt/ocibuild/runner-site"

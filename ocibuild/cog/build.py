@@ -25,8 +25,18 @@ from ocibuild.progress import NullReporter, Reporter
 from ocibuild.run import run_build_commands
 from ocibuild.sde import resolve_source_date_epoch
 from ocibuild.sources import debian
-from ocibuild.sources.code import code_layer
-from ocibuild.sources.managed_weights import managed_weights_artifacts
+from ocibuild.sources.project.code import code_layer
+from ocibuild.sources.project.managed_weights import managed_weights_artifacts
+from ocibuild.sources.project.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
+from ocibuild.sources.project.weights import (
+    WeightsLock,
+    WeightSource,
+    WeightSpec,
+    find_weights,
+    project_weight_files,
+    resolve_weight_specs,
+    weights_layers,
+)
 from ocibuild.sources.python import (
     PythonTarget,
     Requirements,
@@ -37,16 +47,6 @@ from ocibuild.sources.python import (
     read_requirements,
 )
 from ocibuild.sources.runner import runner_layer, runner_version
-from ocibuild.sources.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
-from ocibuild.sources.weights import (
-    WeightsLock,
-    WeightSource,
-    WeightSpec,
-    find_weights,
-    project_weight_files,
-    resolve_weight_specs,
-    weights_layers,
-)
 
 OUTPUT_DIRNAME = ".ocibuild"
 WEIGHTS_FILE = ".cog/weights.json"

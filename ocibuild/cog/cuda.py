@@ -12,10 +12,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from ocibuild.errors import UserInputError
+from ocibuild.resources import data_dir
 
 _TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -35,14 +35,7 @@ class CudaChoice:
 @cache
 def compat_table() -> dict[str, Any]:
     """The CUDA/cuDNN/torch/TensorFlow table from base-images/cuda-compat.json (source tree or wheel)."""
-    here = Path(__file__).resolve()
-    for candidate in (
-        here.parents[2] / "base-images" / "cuda-compat.json",
-        here.parents[1] / "_data" / "base-images" / "cuda-compat.json",
-    ):
-        if candidate.is_file():
-            return json.loads(candidate.read_text())
-    raise FileNotFoundError("base-images/cuda-compat.json is missing from this installation")
+    return json.loads((data_dir("base-images") / "cuda-compat.json").read_text())
 
 
 def pinned_versions(requirement_lines: list[str]) -> dict[str, str | None]:

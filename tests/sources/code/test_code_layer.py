@@ -10,8 +10,8 @@ import pytest
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Store
-from ocibuild.sources.code import code_files, code_layer
-from ocibuild.sources.fingerprint import ReadStats
+from ocibuild.sources.project.code import code_files, code_layer
+from ocibuild.sources.project.fingerprint import ReadStats
 
 from .conftest import age
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ocibuild.errors import UserInputError
-from ocibuild.sources.ignore import IgnoreRules, clean_pattern
+from ocibuild.sources.project.ignore import IgnoreRules, clean_pattern
 
 CASES = [
     # (ignore file lines, path, excluded?)

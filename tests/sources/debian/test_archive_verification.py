@@ -14,8 +14,8 @@ import requests
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
 from ocibuild.sources import debian
-from ocibuild.sources.deb_fetch import fetch_deb
-from ocibuild.sources.deb_index import DEFAULT_KEYRING, Archive, fetch_release, load_packages, verify_inrelease
+from ocibuild.sources.debian.fetch import fetch_deb
+from ocibuild.sources.debian.index import DEFAULT_KEYRING, Archive, fetch_release, load_packages, verify_inrelease
 
 pytestmark = pytest.mark.integration
 MIRROR = "http://deb.debian.org/debian"

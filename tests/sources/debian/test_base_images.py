@@ -14,7 +14,7 @@ import requests
 
 from ocibuild.oci.store import Store
 from ocibuild.sources import debian
-from ocibuild.sources.rootfs_fixups import ld_cache_supported
+from ocibuild.sources.debian.fixups import ld_cache_supported
 
 from .conftest import CACHE, can_run_rootfs, extract_layers, run_in
 

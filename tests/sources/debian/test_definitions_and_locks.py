@@ -10,7 +10,7 @@ import pytest
 
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.sources import debian
-from ocibuild.sources.deb_lock import debian_arch
+from ocibuild.sources.debian.lock import debian_arch
 
 
 @pytest.mark.parametrize(

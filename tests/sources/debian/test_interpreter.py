@@ -8,7 +8,7 @@ import pytest
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
-from ocibuild.sources import interpreter
+from ocibuild.sources.debian import interpreter
 
 
 def test_pin_comes_from_uv_metadata_for_both_architectures() -> None:

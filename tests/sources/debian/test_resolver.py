@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ocibuild.sources.deb_index import parse_packages
-from ocibuild.sources.deb_resolve import ResolveError, Universe, UnknownPackageError, resolve
+from ocibuild.sources.debian.index import parse_packages
+from ocibuild.sources.debian.resolve import ResolveError, Universe, UnknownPackageError, resolve
 
 STANZAS = """\
 Package: app

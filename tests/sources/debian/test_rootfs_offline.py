@@ -10,10 +10,10 @@ from ocibuild.errors import BuildError
 from ocibuild.oci.entries import EntryKind
 from ocibuild.oci.layer import write_layer
 from ocibuild.oci.store import Store
-from ocibuild.sources import rootfs_fixups
-from ocibuild.sources.deb_alternatives import apply_alternatives, parse_postinst
-from ocibuild.sources.deb_tree import RootTree
-from ocibuild.sources.deb_unpack import read_deb
+from ocibuild.sources.debian import fixups as rootfs_fixups
+from ocibuild.sources.debian.alternatives import apply_alternatives, parse_postinst
+from ocibuild.sources.debian.tree import RootTree
+from ocibuild.sources.debian.unpack import read_deb
 
 from .conftest import make_deb
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ocibuild.sources.py_sdist import runs_on_target
-from ocibuild.sources.py_tags import best_wheel, wheel_rank, wheel_tags
 from ocibuild.sources.python import PythonTarget
+from ocibuild.sources.python.sdist import runs_on_target
+from ocibuild.sources.python.tags import best_wheel, wheel_rank, wheel_tags
 
 BOOKWORM = PythonTarget()
 TRIXIE = PythonTarget.for_python("3.13", "2.41")

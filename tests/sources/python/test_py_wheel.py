@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ocibuild.errors import BuildError
-from ocibuild.sources.py_wheel import install_wheel
 from ocibuild.sources.python import PythonTarget
+from ocibuild.sources.python.wheel import install_wheel
 
 SITE = "usr/local/lib/python3.11/dist-packages"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocibuild.sources.weights import find_weights, project_weight_files
+from ocibuild.sources.project.weights import find_weights, project_weight_files
 
 from .conftest import make_project
 

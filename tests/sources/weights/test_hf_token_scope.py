@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocibuild.sources.weights import _session
+from ocibuild.sources.project.weights import _session
 
 
 def test_hf_token_only_reaches_the_hub(monkeypatch):

@@ -12,10 +12,10 @@ import pytest
 
 from ocibuild.oci import ImageConfig, Platform, Store, build_image, build_index, write_layout
 from ocibuild.oci.layout import read_blob
-from ocibuild.sources.code import code_layer
-from ocibuild.sources.fingerprint import ReadStats
-from ocibuild.sources.managed_weights import managed_weights_artifacts, set_digest
-from ocibuild.sources.weights import WeightSource, WeightSpec, resolve_weight_specs
+from ocibuild.sources.project.code import code_layer
+from ocibuild.sources.project.fingerprint import ReadStats
+from ocibuild.sources.project.managed_weights import managed_weights_artifacts, set_digest
+from ocibuild.sources.project.weights import WeightSource, WeightSpec, resolve_weight_specs
 
 from .conftest import make_project
 

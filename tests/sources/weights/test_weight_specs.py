@@ -13,7 +13,7 @@ import pytest
 
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci import Store
-from ocibuild.sources.weights import WeightsLock, WeightSource, WeightSpec, resolve_weight_specs
+from ocibuild.sources.project.weights import WeightsLock, WeightSource, WeightSpec, resolve_weight_specs
 
 from .conftest import make_project
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ocibuild.oci import ImageConfig, Store, build_image, write_layout
-from ocibuild.sources.code import code_layer
-from ocibuild.sources.fingerprint import ReadStats
-from ocibuild.sources.weights import find_weights, project_weight_files, weights_layers
+from ocibuild.sources.project.code import code_layer
+from ocibuild.sources.project.fingerprint import ReadStats
+from ocibuild.sources.project.weights import find_weights, project_weight_files, weights_layers
 
 from .conftest import age, make_project
 

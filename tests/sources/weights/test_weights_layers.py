@@ -13,9 +13,9 @@ import zstandard
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Compression, Entry, Store, write_layer
-from ocibuild.sources.code import code_layer
-from ocibuild.sources.fingerprint import ReadStats
-from ocibuild.sources.weights import (
+from ocibuild.sources.project.code import code_layer
+from ocibuild.sources.project.fingerprint import ReadStats
+from ocibuild.sources.project.weights import (
     WeightFile,
     _header,
     find_weights,

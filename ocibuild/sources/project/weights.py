@@ -34,9 +34,9 @@ from ocibuild.oci.entries import Entry, EntryKind
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.store import Store
 from ocibuild.oci.tarwriter import BLOCK, RECORD, plan_entries
-from ocibuild.sources.code import IMAGE_DIR, ProjectEntry, project_relative, walk_project
-from ocibuild.sources.fingerprint import FingerprintCache, ReadStats
-from ocibuild.sources.ignore import IgnoreRules
+from ocibuild.sources.project.code import IMAGE_DIR, ProjectEntry, project_relative, walk_project
+from ocibuild.sources.project.fingerprint import FingerprintCache, ReadStats
+from ocibuild.sources.project.ignore import IgnoreRules
 
 WEIGHTS_RECIPE = "ocibuild-weights-layer/v1"
 FIND_THRESHOLD = 10 << 20

@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ocibuild.errors import BuildError, UserInputError
-from ocibuild.sources.py_requirements import Requirements, normalize_name
-from ocibuild.sources.py_tags import best_wheel, wheel_rank
-from ocibuild.sources.py_target import PythonTarget
-from ocibuild.sources.py_uv import UvError, run_uv, uv_version
+from ocibuild.sources.python.requirements import Requirements, normalize_name
+from ocibuild.sources.python.tags import best_wheel, wheel_rank
+from ocibuild.sources.python.target import PythonTarget
+from ocibuild.sources.python.uv import UvError, run_uv, uv_version
 
 try:
     import tomllib

@@ -20,8 +20,8 @@ from ocibuild.oci.digest import digest_hex, sha256_digest
 from ocibuild.oci.image import BlobSource
 from ocibuild.oci.mediatypes import OCI_MANIFEST
 from ocibuild.oci.store import Store
-from ocibuild.sources.fingerprint import ReadStats
-from ocibuild.sources.weights import PackedLayer, WeightSet, pack_weights
+from ocibuild.sources.project.fingerprint import ReadStats
+from ocibuild.sources.project.weights import PackedLayer, WeightSet, pack_weights
 
 ARTIFACT_TYPE = "application/vnd.cog.weight.v1"
 CONFIG_MEDIA_TYPE = "application/vnd.cog.weight.config.v1+json"

@@ -19,8 +19,8 @@ from debian import deb822
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.entries import Entry, EntryKind
-from ocibuild.sources.deb_tree import RootTree
-from ocibuild.sources.deb_unpack import DebContents
+from ocibuild.sources.debian.tree import RootTree
+from ocibuild.sources.debian.unpack import DebContents
 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 GROUP = b"root:x:0:\nnogroup:x:65534:\n"

@@ -11,7 +11,7 @@ import requests
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
-from ocibuild.sources.deb_lock import LockedPackage
+from ocibuild.sources.debian.lock import LockedPackage
 
 CHUNK = 1 << 20
 _local = threading.local()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.entries import Entry, EntryKind
-from ocibuild.sources.deb_unpack import DebContents
+from ocibuild.sources.debian.unpack import DebContents
 
 MAX_HOPS = 40
 

@@ -23,8 +23,8 @@ from ocibuild.oci.digest import sha256_digest
 from ocibuild.oci.entries import Entry, normalized_mode
 from ocibuild.oci.layer import LayerBlob, cached_layer
 from ocibuild.oci.store import Store
-from ocibuild.sources.fingerprint import FingerprintCache, ReadStats
-from ocibuild.sources.ignore import IgnoreRules
+from ocibuild.sources.project.fingerprint import FingerprintCache, ReadStats
+from ocibuild.sources.project.ignore import IgnoreRules
 
 CODE_RECIPE = "ocibuild-code-layer/v1"
 IMAGE_DIR = "src"

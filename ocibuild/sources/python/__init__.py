@@ -10,10 +10,10 @@ install each locked distribution into layers that are shared byte for byte betwe
 
 from __future__ import annotations
 
-from ocibuild.sources.py_layers import LARGE_THRESHOLD, LayerGroup, group_distributions, pip_freeze, python_layers
-from ocibuild.sources.py_lock import check_lock, lock_python
-from ocibuild.sources.py_requirements import Requirement, Requirements, read_requirements
-from ocibuild.sources.py_target import PythonTarget
+from ocibuild.sources.python.layers import LARGE_THRESHOLD, LayerGroup, group_distributions, pip_freeze, python_layers
+from ocibuild.sources.python.lock import check_lock, lock_python
+from ocibuild.sources.python.requirements import Requirement, Requirements, read_requirements
+from ocibuild.sources.python.target import PythonTarget
 
 __all__ = [
     "LARGE_THRESHOLD",

@@ -10,7 +10,7 @@ from typing import Any
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.canonical import canonical_json
-from ocibuild.sources.deb_index import PackageRecord
+from ocibuild.sources.debian.index import PackageRecord
 
 LOCK_VERSION = 1
 

@@ -19,10 +19,10 @@ from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, cached_layer
 from ocibuild.oci.store import Store
-from ocibuild.sources.py_fetch import fetch
-from ocibuild.sources.py_sdist import build_wheel
-from ocibuild.sources.py_target import PythonTarget
-from ocibuild.sources.py_wheel import wheel_entries
+from ocibuild.sources.python.fetch import fetch
+from ocibuild.sources.python.sdist import build_wheel
+from ocibuild.sources.python.target import PythonTarget
+from ocibuild.sources.python.wheel import wheel_entries
 
 RECIPE = "python-dists/2"
 LARGE_THRESHOLD = 50 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from ocibuild.sources.py_target import PythonTarget
+from ocibuild.sources.python.target import PythonTarget
 
 Tag = tuple[str, str, str]
 _LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}

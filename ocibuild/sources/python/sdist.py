@@ -12,9 +12,9 @@ from typing import Any
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
-from ocibuild.sources.py_tags import wheel_rank, wheel_tags
-from ocibuild.sources.py_target import PythonTarget
-from ocibuild.sources.py_uv import UvError, run_uv
+from ocibuild.sources.python.tags import wheel_rank, wheel_tags
+from ocibuild.sources.python.target import PythonTarget
+from ocibuild.sources.python.uv import UvError, run_uv
 
 
 def _host_glibc() -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocibuild.oci.entries import Entry
-from ocibuild.sources.deb_tree import RootTree
+from ocibuild.sources.debian.tree import RootTree
 
 _CALL = re.compile(r"update-alternatives\s+--install\s")
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.entries import Entry
-from ocibuild.sources.py_target import PythonTarget
+from ocibuild.sources.python.target import PythonTarget
 
 INSTALLER = b"ocibuild\n"
 INFLATE_INPUT = 256 << 10  # compressed bytes per inflate call

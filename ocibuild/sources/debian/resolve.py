@@ -16,7 +16,7 @@ from functools import cache
 from debian.deb822 import PkgRelation
 from debian.debian_support import Version
 
-from ocibuild.sources.deb_index import PackageRecord
+from ocibuild.sources.debian.index import PackageRecord
 
 _PRIORITY_RANK = {"required": 0, "important": 1, "standard": 2, "optional": 3, "extra": 4}
 _OPS = {

@@ -25,9 +25,12 @@ from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, cached_layer
 from ocibuild.oci.store import Store
-from ocibuild.sources import deb_rootfs, interpreter, rootfs_fixups
-from ocibuild.sources.deb_index import DEFAULT_KEYRING, Archive, PackageRecord, fetch_release, load_packages
-from ocibuild.sources.deb_lock import (
+from ocibuild.resources import data_dir
+from ocibuild.sources.debian import fixups as rootfs_fixups
+from ocibuild.sources.debian import interpreter
+from ocibuild.sources.debian import rootfs as deb_rootfs
+from ocibuild.sources.debian.index import DEFAULT_KEYRING, Archive, PackageRecord, fetch_release, load_packages
+from ocibuild.sources.debian.lock import (
     ArchiveSnapshot,
     BaseLock,
     LockedPackage,
@@ -38,7 +41,7 @@ from ocibuild.sources.deb_lock import (
     read_lock,
     write_lock,
 )
-from ocibuild.sources.deb_resolve import ResolveError, Universe, UnknownPackageError, resolve
+from ocibuild.sources.debian.resolve import ResolveError, Universe, UnknownPackageError, resolve
 
 __all__ = [
     "BaseDefinition",
@@ -63,8 +66,7 @@ PBS = "python-build-standalone"
 
 def base_images_dir() -> Path:
     """``base-images/`` of a checkout, or the copy packaged as ``ocibuild/_data/base-images``."""
-    packaged = Path(__file__).resolve().parents[1] / "_data" / "base-images"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "base-images"
+    return data_dir("base-images")
 
 
 @dataclass(frozen=True)

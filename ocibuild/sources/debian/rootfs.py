@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ocibuild.oci.store import Store
-from ocibuild.sources import rootfs_fixups
-from ocibuild.sources.deb_alternatives import apply_alternatives
-from ocibuild.sources.deb_fetch import fetch_deb
-from ocibuild.sources.deb_lock import LockedPackage
-from ocibuild.sources.deb_tree import RootTree
-from ocibuild.sources.deb_unpack import DebContents, read_deb
+from ocibuild.sources.debian import fixups as rootfs_fixups
+from ocibuild.sources.debian.alternatives import apply_alternatives
+from ocibuild.sources.debian.fetch import fetch_deb
+from ocibuild.sources.debian.lock import LockedPackage
+from ocibuild.sources.debian.tree import RootTree
+from ocibuild.sources.debian.unpack import DebContents, read_deb
 
 
 def _workers() -> int:

@@ -1,0 +1,1 @@
+"""The project's own files: code, ignore rules, stat fingerprints, weights."""
