@@ -67,11 +67,20 @@ def make_parser() -> argparse.ArgumentParser:
     _add_registry_options(build)
     _add_common(build)
 
-    lock = sub.add_parser("lock", help="resolve every input again and rewrite ocibuild.lock and the base locks")
+    lock = sub.add_parser("lock", help="resolve every input again (base included) and rewrite ocibuild.lock")
     lock.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
     lock.add_argument("--platform", action="append", default=[], help="target platform (repeatable)")
     lock.add_argument("--find-links", action="append", default=[], help="extra local wheel folder for uv")
     _add_common(lock)
+
+    plan = sub.add_parser("plan", help="print the layers a build would make: names, input keys, cached digests")
+    plan.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--platform", action="append", default=[], help="target platform (repeatable)")
+    plan.add_argument("--source-date-epoch", type=int, help="as for build")
+    plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip")
+    _add_resolve_options(plan)
+    _add_common(plan)
 
     push = sub.add_parser("push", help="push an OCI layout (or dual tarball) to a registry")
     push.add_argument("layout", help="an OCI layout directory or a dual tarball")
@@ -117,6 +126,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _add_resolve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--update-lock", action="store_true", help="resolve again and rewrite ocibuild.lock")
+    p.add_argument(
+        "--locked", action="store_true", help="fail (exit 2) when ocibuild.lock is missing or would change (for CI)"
+    )
     p.add_argument("--offline", action="store_true", help="use only the lock and the store: no network at all")
     p.add_argument("--find-links", action="append", default=[], help="extra local wheel folder for uv")
     p.add_argument("--ca-cert", action="append", default=[], type=Path, help="add a CA certificate to the image")
@@ -203,10 +215,11 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
         store=store,
         source_date_epoch=args.source_date_epoch,
         platforms=_platforms(args.platform),
-        format=ImageFormat(args.format),
+        format=ImageFormat(getattr(args, "format", "oci")),
         compression=Compression(args.compression),
         update_lock=args.update_lock,
         offline=args.offline,
+        locked=args.locked,
         find_links=args.find_links,
         ca_certs=args.ca_cert,
         secrets=dict(parse_secret_arg(text) for text in args.secret),
@@ -270,6 +283,25 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from ocibuild.cog.build import plan_project
+
+    store = _open_store(args)
+    plan = plan_project(args.path, _build_options(args, store, Reporter(quiet=args.quiet)))
+    doc = plan.to_json(store)
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0
+    for platform in doc["platforms"]:
+        print(f"{platform['platform']} (source_date_epoch {doc['source_date_epoch']}):")
+        for step in platform["steps"]:
+            state = step.get("digest") or ("not built" if step.get("key") else "")
+            print(f"  {step['name']:<40} {step['stamping']:<8} {state}")
+    return 0
+
+
 def _cmd_push(args: argparse.Namespace) -> int:
     from ocibuild.image_source import load_layout_or_archive
 
@@ -313,7 +345,7 @@ def _inside(project: Path, paths: list[Path | None]) -> list[str]:
 
 
 def _emit(lines: list[str], digest: str, args: argparse.Namespace) -> None:
-    from ocibuild.registry import write_digest_file, write_image_refs
+    from ocibuild.registry.output import write_digest_file, write_image_refs
 
     for line in lines:
         print(line, flush=True)
@@ -398,6 +430,7 @@ COMMANDS = {
     "run": _cmd_run,
     "predict": _cmd_predict,
     "lock": _cmd_lock,
+    "plan": _cmd_plan,
     "push": _cmd_push,
     "pull": _cmd_pull,
     "prune": _cmd_prune,

@@ -102,7 +102,7 @@ def wheel_layer_seconds(cache: Path, work: Path) -> tuple[float, int]:
     """Our installer streaming the torch wheel (from the store) straight into a layer: no unpacked tree."""
     import zipfile
 
-    from ocibuild.cog.build import python_target
+    from ocibuild.cog.resolve import python_target
     from ocibuild.oci import Platform
     from ocibuild.sources import debian
     from ocibuild.sources.python.wheel import wheel_entries

@@ -16,7 +16,7 @@ from ocibuild.cog.schema import generate_schema, openapi_json
 from ocibuild.oci import Compression, ImageConfig, Store, build_image, write_layout
 from ocibuild.oci.image import History
 from ocibuild.sources.project.code import code_layer
-from ocibuild.sources.runner import runner_layer
+from ocibuild.sources.runner import runner_recipe
 
 RUNNER_SITE = "/opt/ocibuild/runner-site"
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def main(example: Path, out: Path) -> None:
     schema = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
     contract = image_contract(loaded, schema, pip_freeze="", python_path="/usr/bin/python3")
     store = Store(out / "store")
-    runner = runner_layer(RUNNER_SITE, store, Compression.NONE, 0)
+    runner = runner_recipe(RUNNER_SITE, 0).materialise(store, Compression.NONE)
     code = code_layer(
         loaded.project_dir,
         store,

@@ -1,40 +1,51 @@
-"""``ocibuild.lock``: one JSON file beside cog.yaml pinning everything a build fetches.
+"""``ocibuild.lock``: one JSON file beside cog.yaml pinning everything a build fetches, per platform.
 
-Sections: ``debian`` (system_packages closure), ``python`` (every distribution: version, file, URL, sha256) and
-``weights`` (URLs and Hub revisions). Each source module owns its section's content; this module only reads and
-writes the file, canonically (sorted keys, two-space indent) and atomically.
+Sections: ``base`` (the Debian base: signed archive snapshots, every .deb with its sha256, the interpreter),
+``debian`` (the system_packages closure), ``python`` (every distribution: version, file, URL, sha256),
+``weights`` (URLs and Hub revisions) and ``recipes`` (the versions of the recipes that shape layer bytes).
+Each source module owns its section's content; this module reads and writes the file, canonically (sorted keys,
+two-space indent) and atomically, and says what differs between two locks (``--locked`` and the build log).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ocibuild.errors import UserInputError
+from ocibuild.oci.atomic import write_atomic
 
 LOCK_NAME = "ocibuild.lock"
-LOCK_VERSION = 1
+LOCK_VERSION = 2
+SECTIONS = ("base", "debian", "python", "weights", "recipes")
+MAX_LOCK_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
 class ProjectLock:
     """The sections of a project lock; a missing section is ``None``."""
 
+    base: dict[str, Any] | None = None
     debian: dict[str, Any] | None = None
     python: dict[str, Any] | None = None
     weights: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    recipes: dict[str, str] | None = None
+    upgraded_from: int | None = field(default=None, compare=False)
+    """The lock version read from disk when it was older than this one."""
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {"version": LOCK_VERSION}
-        for name in ("debian", "python", "weights"):
+        for name in SECTIONS:
             value = getattr(self, name)
             if value is not None:
                 doc[name] = value
         return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    def sections(self) -> dict[str, Any]:
+        """Every present section, by name (JSON values, as the file holds them)."""
+        return json.loads(self.to_json())
 
 
 def lock_path(project_dir: Path) -> Path:
@@ -42,17 +53,28 @@ def lock_path(project_dir: Path) -> Path:
 
 
 def read_project_lock(project_dir: Path) -> ProjectLock | None:
-    """The project's lock, or None when there is none; a damaged lock is a one-line error."""
+    """The project's lock, or None when there is none; a damaged lock is a one-line error.
+
+    A version-1 lock (no ``base``/``recipes``) is read as is; the next resolution adds what it lacks.
+    """
     path = lock_path(project_dir)
     try:
+        if path.stat().st_size > MAX_LOCK_BYTES:
+            raise UserInputError(f"{LOCK_NAME}: larger than {MAX_LOCK_BYTES >> 20} MiB; not a lock ocibuild wrote")
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserInputError(f"{LOCK_NAME}: not valid JSON ({exc}); delete it and run 'ocibuild lock'") from None
-    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
+    if not isinstance(doc, dict) or doc.get("version") not in (1, LOCK_VERSION):
         raise UserInputError(f"{LOCK_NAME}: unsupported lock version; run 'ocibuild lock' to refresh it")
-    return ProjectLock(doc.get("debian"), doc.get("python"), doc.get("weights"))
+    for name in SECTIONS:
+        if name in doc and not isinstance(doc[name], dict):
+            raise UserInputError(f"{LOCK_NAME}: section {name!r} is not an object; run 'ocibuild lock'")
+    lock = ProjectLock(**{name: doc.get(name) for name in SECTIONS})
+    if doc["version"] != LOCK_VERSION:
+        lock.upgraded_from = doc["version"]
+    return lock
 
 
 def write_project_lock(project_dir: Path, lock: ProjectLock) -> Path:
@@ -64,7 +86,40 @@ def write_project_lock(project_dir: Path, lock: ProjectLock) -> Path:
             return path
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    temp = path.with_name(f".{LOCK_NAME}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    write_atomic(path, text.encode())
     return path
+
+
+def lock_changes(old: ProjectLock | None, new: ProjectLock) -> list[str]:
+    """What writing ``new`` over ``old`` would change, one short phrase each (empty: nothing)."""
+    if old is None:
+        return [f"{LOCK_NAME} is missing"]
+    changes = [f"lock version {old.upgraded_from} -> {LOCK_VERSION}"] if old.upgraded_from else []
+    before, after = old.sections(), new.sections()
+    for name in SECTIONS:
+        a, b = before.get(name), after.get(name)
+        if a == b:
+            continue
+        if a is None:
+            changes.append(f"{name}: added")
+        elif b is None:
+            changes.append(f"{name}: removed")
+        else:
+            changes.append(f"{name}: {_describe(name, a, b)}")
+    return changes
+
+
+def _describe(name: str, old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The keys that differ inside a section (platforms, recipes, ...), briefly."""
+    if name == "recipes":
+        return ", ".join(
+            f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+        )
+    inner_old, inner_new = old.get("platforms", old), new.get("platforms", new)
+    if not isinstance(inner_old, dict) or not isinstance(inner_new, dict):
+        return "changed"
+    added = sorted(set(inner_new) - set(inner_old))
+    removed = sorted(set(inner_old) - set(inner_new))
+    changed = sorted(k for k in set(inner_old) & set(inner_new) if inner_old[k] != inner_new[k])
+    parts = [f"+{k}" for k in added] + [f"-{k}" for k in removed] + [f"~{k}" for k in changed]
+    return " ".join(parts) or "changed"

@@ -8,7 +8,7 @@ from ocibuild.oci.compression import Compression
 from ocibuild.oci.descriptor import Descriptor, Platform
 from ocibuild.oci.entries import Entry, EntryKind, entries_from_tree
 from ocibuild.oci.image import History, Image, ImageConfig, Index, build_image, build_index
-from ocibuild.oci.layer import LayerBlob, write_layer
+from ocibuild.oci.layer import LayerBlob, LayerRecipe, cached_layer, write_layer
 from ocibuild.oci.layout import read_layout, write_layout
 from ocibuild.oci.mediatypes import ImageFormat
 from ocibuild.oci.store import Store
@@ -24,10 +24,12 @@ __all__ = [
     "ImageFormat",
     "Index",
     "LayerBlob",
+    "LayerRecipe",
     "Platform",
     "Store",
     "build_image",
     "build_index",
+    "cached_layer",
     "entries_from_tree",
     "read_layout",
     "write_archive",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,32 @@ def write_layer(
         path=path,
         uncompressed_size=tar.size,
     )
+
+
+@dataclass(frozen=True)
+class LayerRecipe:
+    """How to make one layer: an input ``key`` that fixes its bytes, its ``entries`` and the epoch that stamps them.
+
+    The key names every input (content digests, recipe version); the cache key adds compression and epoch.
+    ``entries(stack)`` may enter resources (open files, temp dirs) into ``stack``; they stay open until the
+    layer is written.
+    """
+
+    key: str
+    entries: Callable[[contextlib.ExitStack], Iterable[Entry]]
+    source_date_epoch: int = 0
+
+    def cache_key(self, compression: Compression) -> str:
+        return f"{self.key}|{compression.value}|sde={self.source_date_epoch}"
+
+    def cached(self, store: Store, compression: Compression) -> LayerBlob | None:
+        """The layer when the store already holds it (no work done)."""
+        record = store.lookup(self.cache_key(compression))
+        return None if record is None else LayerBlob.from_record(record, store)
+
+    def materialise(self, store: Store, compression: Compression) -> LayerBlob:
+        with contextlib.ExitStack() as stack:
+            return cached_layer(self.key, lambda: self.entries(stack), store, compression, self.source_date_epoch)
 
 
 def cached_layer(

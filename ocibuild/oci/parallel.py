@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
 
-from ocibuild.oci.layer import LayerBlob
-
-
-@dataclass(frozen=True)
-class LayerJob:
-    """Work that yields one or more named layers, in image order; ``created_by`` goes into the history."""
-
-    name: str
-    created_by: str
-    run: Callable[[], Sequence[tuple[str, LayerBlob]]]
+T = TypeVar("T")
 
 
-def run_layer_jobs(jobs: Sequence[LayerJob], max_workers: int | None = None) -> list[tuple[LayerJob, str, LayerBlob]]:
-    """Run every job (in parallel) and return (job, layer name, layer) in the jobs' order."""
-    workers = max_workers or max(2, min(8, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer") as pool:
-        futures = [pool.submit(job.run) for job in jobs]
-        results: list[tuple[LayerJob, str, LayerBlob]] = []
-        for job, future in zip(jobs, futures, strict=True):
-            results += [(job, name, layer) for name, layer in future.result()]
-    return results
+def run_parallel(jobs: Mapping[str, Callable[[], T]], max_workers: int | None = None) -> dict[str, Any]:
+    """Run every job in a thread pool and return their results by name.
+
+    The first failure stops the rest: jobs not yet started are cancelled and its exception is raised at once
+    (jobs already running finish in the background; every write they make is atomic).
+    """
+    workers = max_workers or max(4, min(8, os.cpu_count() or 4))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer")
+    futures = {name: pool.submit(job) for name, job in jobs.items()}
+    finished, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+    failed = next((f for f in finished if f.exception() is not None), None)
+    if failed is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise failed.exception()  # type: ignore[misc]
+    pool.shutdown()
+    return {name: future.result() for name, future in futures.items()}

@@ -14,6 +14,8 @@ from typing import BinaryIO, Protocol
 
 from ocibuild.oci.entries import WHITEOUT_PREFIX, Entry, EntryKind
 
+RECIPE = "tar/1"
+"""The layout of the tar stream; a change gives new bytes (and digests) from the same entries."""
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE
 BLOCK_OUT = 1 << 20
@@ -90,7 +92,7 @@ _MAX_OCTAL_11 = 8**11
 _MAX_OCTAL_7 = 8**7
 
 
-def _header(entry: Entry, mtime: int) -> bytes:
+def tar_header(entry: Entry, mtime: int) -> bytes:
     """The header block(s) of ``entry``: a plain ustar block when every field fits, else tarfile's PAX headers.
 
     The fast path gives exactly the bytes ``TarInfo.tobuf(PAX_FORMAT)`` gives for such an entry (tested).
@@ -227,7 +229,7 @@ def write_tar(entries: Iterable[Entry], sink: Sink, source_date_epoch: int) -> i
 def _write_entries(planned: list[Entry], out: _BlockBuffer, source_date_epoch: int) -> None:
     for entry in planned:
         mtime = source_date_epoch if entry.mtime is None else min(int(entry.mtime), source_date_epoch)
-        out.put(_header(entry, mtime))
+        out.put(tar_header(entry, mtime))
         if entry.kind is EntryKind.FILE and entry.size:
             if entry.data is not None:
                 out.put(entry.data)

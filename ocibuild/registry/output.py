@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from ocibuild.oci.atomic import write_atomic
 
 
 def format_refs(pushed: list[str]) -> str:
@@ -13,21 +13,11 @@ def format_refs(pushed: list[str]) -> str:
     return "".join(f"{ref}\n" for ref in pushed)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(temp, 0o644)
-    os.replace(temp, path)
-
-
 def write_image_refs(path: Path, pushed: list[str]) -> None:
     """``--image-refs FILE``: the pushed references, one per line."""
-    _write_atomic(path, format_refs(pushed))
+    write_atomic(path, format_refs(pushed).encode())
 
 
 def write_digest_file(path: Path, digest: str) -> None:
     """``--digest-file FILE``: the manifest digest alone, without a newline (as skopeo's ``--digestfile``)."""
-    _write_atomic(path, digest)
+    write_atomic(path, digest.encode())

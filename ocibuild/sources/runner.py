@@ -10,8 +10,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from ocibuild.oci import Compression, Entry, Store
-from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci import Entry
+from ocibuild.oci.layer import LayerRecipe
 from ocibuild.resources import data_dir
 
 RECIPE = "runner-layer/v1"
@@ -51,10 +51,10 @@ def runner_entries(site_packages: str) -> list[Entry]:
     return entries
 
 
-def runner_layer(site_packages: str, store: Store, compression: Compression, source_date_epoch: int) -> LayerBlob:
-    """The runner layer; its key is the content of the runner's files, so an unchanged runner is a store hit."""
+def runner_recipe(site_packages: str, source_date_epoch: int) -> LayerRecipe:
+    """How to make the runner layer; its key is the content of the runner's files, so an unchanged runner is a hit."""
     digest = hashlib.sha256()
     for rel, path in _runner_files():
         digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     key = f"{RECIPE}|{site_packages}|{digest.hexdigest()}"
-    return cached_layer(key, lambda: runner_entries(site_packages), store, compression, source_date_epoch)
+    return LayerRecipe(key, lambda _stack: runner_entries(site_packages), source_date_epoch)

@@ -177,14 +177,14 @@ def test_entries_from_tree_normalises_modes_and_finds_hardlinks(tmp_path: Path):
 def test_fast_ustar_headers_equal_tarfiles_pax_headers(kind, path, mode, size, mtime, link, uid, gid):
     """Our own header builder gives tarfile's bytes, so digests never depend on which path built a header."""
     from ocibuild.oci.entries import EntryKind, normalize_path
-    from ocibuild.oci.tarwriter import _header, _pax_header
+    from ocibuild.oci.tarwriter import _pax_header, tar_header
 
     entry = Entry(normalize_path(path), EntryKind(kind), mode, size=size, link=link if link else "x", uid=uid, gid=gid)
     name = entry.tar_name + "/" if entry.kind is EntryKind.DIR else entry.tar_name
     effective_mode = 0o644 if kind in ("whiteout", "opaque") else mode
     effective_size = size if kind == "file" else 0
     effective_link = entry.link if kind in ("symlink", "hardlink") else ""
-    assert _header(entry, mtime) == _pax_header(entry, name, effective_mode, effective_size, effective_link, mtime)
+    assert tar_header(entry, mtime) == _pax_header(entry, name, effective_mode, effective_size, effective_link, mtime)
 
 
 def test_streamed_entries_are_read_only_while_writing_and_checked_for_size(tmp_path: Path):

@@ -2,39 +2,43 @@
 
 - ``load_base_definition`` picks ``base-images/<suite>-py<X.Y>.yaml`` for a cog.yaml ``python_version``;
 - ``lock_base`` resolves a definition for one platform against gpgv-verified indexes (network);
-- ``write_lock``/``read_lock`` keep the result next to the definition; a build never resolves;
-- ``base_layers`` turns a lock into layers (downloads verified by sha256, no maintainer scripts, fixups);
-- ``system_packages_layer`` resolves cog.yaml ``system_packages`` against the same archives into one more layer,
-  pinned in the ``"debian"`` section of ``ocibuild.lock`` (``lock_section``/``read_section``).
+- ``read_lock`` reads a bundled seed lock (``base-images/*.lock.json``, written only by maintainers with
+  ``scripts/seed_base_locks.py``); a project pins its base in ``ocibuild.lock`` (``base_section``/``from_section``);
+- ``base_recipes`` say how to turn a lock into layers (downloads verified by sha256, no maintainer scripts, fixups);
+- ``resolve_system_packages`` resolves cog.yaml ``system_packages`` against the same archives, pinned in the
+  ``"debian"`` section of ``ocibuild.lock``; ``system_packages_recipe`` makes their layer from that section.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 import yaml
+
+if TYPE_CHECKING:
+    import requests
 
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.canonical import canonical_json
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
-from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.layer import LayerBlob, LayerRecipe
 from ocibuild.oci.store import Store
 from ocibuild.resources import data_dir
-from ocibuild.sources.debian import fixups as rootfs_fixups
-from ocibuild.sources.debian import interpreter
-from ocibuild.sources.debian import rootfs as deb_rootfs
+from ocibuild.sources.debian import fixups, interpreter, rootfs
 from ocibuild.sources.debian.index import DEFAULT_KEYRING, Archive, PackageRecord, fetch_release, load_packages
 from ocibuild.sources.debian.lock import (
     ArchiveSnapshot,
     BaseLock,
     LockedPackage,
     archives_from,
+    base_lock_from_section,
+    base_section,
     debian_arch,
     normalize_platform,
     packages_from,
@@ -49,13 +53,18 @@ __all__ = [
     "LockedPackage",
     "SystemPackagesLock",
     "base_layers",
+    "base_lock_from_section",
+    "base_recipes",
+    "base_section",
     "load_base_definition",
     "load_lock",
     "lock_base",
     "lock_section",
     "read_lock",
     "read_section",
+    "resolve_system_packages",
     "system_packages_layer",
+    "system_packages_recipe",
     "write_lock",
 ]
 
@@ -166,6 +175,8 @@ def lock_base(defn: BaseDefinition, store: Store, platform: str) -> BaseLock:
     arch = debian_arch(platform)
     if arch not in defn.architectures:
         raise BuildError(f"{defn.path.name}: {platform} is not among its architectures {list(defn.architectures)}")
+    import requests
+
     with requests.Session() as session:
         universe, archives = _universe(session, [(a, "") for a in defn.archives], arch, store, defn.keyring)
     try:
@@ -198,15 +209,14 @@ def _ca_digests(extra_ca_certs: Sequence[Path]) -> list[str]:
         raise UserInputError(f"cannot read CA certificate {exc.filename}: {exc.strerror}") from None
 
 
-def base_layers(
+def base_recipes(
     lock: BaseLock,
     store: Store,
     source_date_epoch: int,
     extra_ca_certs: Sequence[Path] = (),
-    compression: Compression = Compression.GZIP,
-) -> list[LayerBlob]:
-    """The base image layers of ``lock``: the Debian rootfs, then the interpreter when it is not Debian's."""
-    ld_cache = rootfs_fixups.ld_cache_supported(lock.arch)
+) -> list[LayerRecipe]:
+    """How to make the base layers of ``lock``: the Debian rootfs, then the interpreter when it is not Debian's."""
+    ld_cache = fixups.ld_cache_supported(lock.arch)
     python_link = f"python{lock.python}" if lock.interpreter == "debian" else ""
     spec = {
         "packages": [p.sha256 for p in lock.packages],
@@ -216,8 +226,8 @@ def base_layers(
         "ld_cache": ld_cache,
     }
 
-    def entries() -> list[Entry]:
-        tree, _, _ = deb_rootfs.build_rootfs(
+    def entries(_stack: contextlib.ExitStack) -> list[Entry]:
+        tree, _, _ = rootfs.build_rootfs(
             lock.packages,
             store,
             lock.arch,
@@ -227,10 +237,21 @@ def base_layers(
         )
         return list(tree)
 
-    layers = [cached_layer(_key("base", spec), entries, store, compression, source_date_epoch)]
+    recipes = [LayerRecipe(_key("base", spec), entries, source_date_epoch)]
     if lock.interpreter == PBS:
-        layers.append(interpreter.interpreter_layer(lock.interpreter_pin, store, source_date_epoch, compression))
-    return layers
+        recipes.append(interpreter.interpreter_recipe(lock.interpreter_pin, store, source_date_epoch))
+    return recipes
+
+
+def base_layers(
+    lock: BaseLock,
+    store: Store,
+    source_date_epoch: int,
+    extra_ca_certs: Sequence[Path] = (),
+    compression: Compression = Compression.GZIP,
+) -> list[LayerBlob]:
+    """The base layers of ``lock``, materialised (from the store when known)."""
+    return [r.materialise(store, compression) for r in base_recipes(lock, store, source_date_epoch, extra_ca_certs)]
 
 
 @dataclass(frozen=True)
@@ -280,6 +301,8 @@ def _base_digest(base_lock: BaseLock) -> str:
 
 def _resolve_system(base_lock: BaseLock, requested: Sequence[str], store: Store) -> dict[str, Any]:
     snapshots = [(Archive(a.url, a.suite), a.inrelease) for a in base_lock.archives]
+    import requests
+
     with requests.Session() as session:
         universe, archives = _universe(session, snapshots, base_lock.arch, store, DEFAULT_KEYRING)
     try:
@@ -295,19 +318,13 @@ def _resolve_system(base_lock: BaseLock, requested: Sequence[str], store: Store)
     }
 
 
-def system_packages_layer(
-    base_lock: BaseLock,
-    packages: list[str],
-    store: Store,
-    source_date_epoch: int,
-    lock_section: dict[str, Any] | None = None,
-    compression: Compression = Compression.GZIP,
-) -> tuple[LayerBlob | None, dict[str, Any]]:
-    """The layer of ``packages`` (and their dependencies the base lacks), and the updated ``"debian"`` section.
+def resolve_system_packages(
+    base_lock: BaseLock, packages: Sequence[str], store: Store, lock_section: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``"debian"`` lock section for ``packages`` on ``base_lock``'s platform.
 
-    A ``lock_section`` pinned for the same base, package list and platform is used as is (no network); otherwise
-    the packages are resolved against the base's archives (its pinned InRelease when the store still has it).
-    No packages: no layer (None).
+    A ``lock_section`` pinned for the same base and package list is kept as is (no network); otherwise the
+    packages are resolved against the base's archives (its pinned InRelease when the store still has it).
     """
     requested = tuple(sorted(set(packages)))
     digest = _base_digest(base_lock)
@@ -319,14 +336,20 @@ def system_packages_layer(
         requested,
     ):
         current = pinned
-    if not requested:
-        return None, current.section()
-    if base_lock.platform not in current.platforms:
+    if requested and base_lock.platform not in current.platforms:
+        store.require_online(f"the system_packages resolution for {base_lock.platform}")
         current.platforms[base_lock.platform] = _resolve_system(base_lock, requested, store)
-    extras = current.packages(base_lock.platform)
+    return current.section()
+
+
+def system_packages_recipe(
+    base_lock: BaseLock, section: dict[str, Any], store: Store, source_date_epoch: int
+) -> LayerRecipe | None:
+    """How to make the layer of the packages ``section`` pins for ``base_lock``'s platform (None: nothing to add)."""
+    extras = read_section(section).packages(base_lock.platform) if section.get("requested") else ()
     if not extras:
-        return None, current.section()
-    ld_cache = rootfs_fixups.ld_cache_supported(base_lock.arch)
+        return None
+    ld_cache = fixups.ld_cache_supported(base_lock.arch)
     spec = {
         "base": [p.sha256 for p in base_lock.packages],
         "extras": [p.sha256 for p in extras],
@@ -334,17 +357,30 @@ def system_packages_layer(
         "ld_cache": ld_cache,
     }
 
-    def entries() -> list[Entry]:
-        tree, contents, alternatives = deb_rootfs.build_rootfs(
+    def entries(_stack: contextlib.ExitStack) -> list[Entry]:
+        tree, contents, alternatives = rootfs.build_rootfs(
             (*base_lock.packages, *extras), store, base_lock.arch, ld_cache=ld_cache
         )
         wanted = {"var/lib/dpkg/status", "etc/ld.so.cache"}
         for pkg, c in zip(extras, contents[len(base_lock.packages) :], strict=True):
             wanted.update(tree.resolve(m.path) for m in c.members)
             wanted.update(alternatives.get(pkg.name, ()))
-            stem = rootfs_fixups.info_name(rootfs_fixups.control_fields(c))
+            stem = fixups.info_name(fixups.control_fields(c))
             wanted.update(f"var/lib/dpkg/info/{stem}.{suffix}" for suffix in ("list", "md5sums", "conffiles"))
         return [tree.entries[p] for p in sorted(wanted) if p in tree.entries]
 
-    layer = cached_layer(_key("system", spec), entries, store, compression, source_date_epoch)
-    return layer, current.section()
+    return LayerRecipe(_key("system", spec), entries, source_date_epoch)
+
+
+def system_packages_layer(
+    base_lock: BaseLock,
+    packages: list[str],
+    store: Store,
+    source_date_epoch: int,
+    lock_section: dict[str, Any] | None = None,
+    compression: Compression = Compression.GZIP,
+) -> tuple[LayerBlob | None, dict[str, Any]]:
+    """Resolve (or keep the pinned) ``packages`` and materialise their layer: (layer or None, "debian" section)."""
+    section = resolve_system_packages(base_lock, packages, store, lock_section)
+    recipe = system_packages_recipe(base_lock, section, store, source_date_epoch)
+    return (recipe.materialise(store, compression) if recipe else None), section

@@ -6,18 +6,22 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-
-import requests
+from typing import TYPE_CHECKING
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
 from ocibuild.sources.debian.lock import LockedPackage
+
+if TYPE_CHECKING:
+    import requests
 
 CHUNK = 1 << 20
 _local = threading.local()
 
 
 def _session() -> requests.Session:
+    import requests
+
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
@@ -43,6 +47,8 @@ def fetch_deb(store: Store, pkg: LockedPackage) -> Path:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     store.require_online(f"{pkg.name} {pkg.version} ({pkg.filename}, sha256 {pkg.sha256[:12]}…)")
+    import requests
+
     try:
         response = _session().get(pkg.url, stream=True, timeout=60)
     except requests.RequestException as exc:

@@ -17,9 +17,12 @@ import subprocess
 import tempfile
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import requests
 from debian import deb822
+
+if TYPE_CHECKING:
+    import requests
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
@@ -87,6 +90,8 @@ class PackageRecord:
 
 def http_get(session: requests.Session, url: str) -> bytes:
     """GET ``url``; a network failure or non-200 answer is a one-line BuildError."""
+    import requests
+
     try:
         response = session.get(url, timeout=60)
     except requests.RequestException as exc:

@@ -6,6 +6,7 @@ points it at a mirror. The interpreter goes to ``/usr/local`` with ``/usr/bin/py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,9 +15,8 @@ import tempfile
 from pathlib import Path
 
 from ocibuild.errors import BuildError
-from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry, entries_from_tree
-from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.layer import LayerRecipe
 from ocibuild.oci.store import Store
 
 DEBIAN_PYTHONS = ("3.11", "3.13", "3.14")
@@ -87,19 +87,17 @@ def _install(pin: dict[str, str], dest: Path) -> Path:
     return installs[0]
 
 
-def interpreter_layer(
-    pin: dict[str, str], store: Store, source_date_epoch: int, compression: Compression = Compression.GZIP
-) -> LayerBlob:
-    """The interpreter of ``pin`` under ``/usr/local`` (one layer, cached by the pinned build)."""
+def interpreter_recipe(pin: dict[str, str], store: Store, source_date_epoch: int) -> LayerRecipe:
+    """How to make the layer of the interpreter ``pin`` under ``/usr/local`` (keyed by the pinned build)."""
     minor = ".".join(pin["version"].split(".")[:2])
-    with tempfile.TemporaryDirectory(dir=store.root / "tmp", prefix="pbs-") as tmp:
 
-        def entries() -> list[Entry]:
-            store.require_online(f"the Python interpreter {pin['key']}")
-            installed = _install(pin, Path(tmp))
-            items = list(entries_from_tree(installed, "usr/local", preserve_modes=True))
-            items.append(Entry.symlink("usr/bin/python3", f"../local/bin/python{minor}"))
-            items.append(Entry.symlink("usr/bin/python", "python3"))
-            return items
+    def entries(stack: contextlib.ExitStack) -> list[Entry]:
+        store.require_online(f"the Python interpreter {pin['key']}")
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(dir=store.root / "tmp", prefix="pbs-"))
+        installed = _install(pin, Path(tmp))
+        items = list(entries_from_tree(installed, "usr/local", preserve_modes=True))
+        items.append(Entry.symlink("usr/bin/python3", f"../local/bin/python{minor}"))
+        items.append(Entry.symlink("usr/bin/python", "python3"))
+        return items
 
-        return cached_layer(f"{RECIPE}|{pin['key']}|{pin['url']}", entries, store, compression, source_date_epoch)
+    return LayerRecipe(f"{RECIPE}|{pin['key']}|{pin['url']}", entries, source_date_epoch)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ocibuild.errors import BuildError
+from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.canonical import canonical_json
 from ocibuild.sources.debian.index import PackageRecord
 
@@ -82,6 +82,30 @@ class BaseLock:
         }
 
 
+def base_section(lock: BaseLock) -> dict[str, Any]:
+    """``lock`` as one platform's entry of the ``"base"`` section of ``ocibuild.lock``."""
+    return {"name": lock.name, "python": lock.python, "interpreter_kind": lock.interpreter, **lock.section()}
+
+
+def base_lock_from_section(section: dict[str, Any], platform: str) -> BaseLock:
+    """The BaseLock a project lock pins for ``platform`` (a damaged entry is a one-line error)."""
+    try:
+        return BaseLock(
+            name=section["name"],
+            platform=normalize_platform(platform),
+            python=section["python"],
+            interpreter=section["interpreter_kind"],
+            definition_digest=section["definition_digest"],
+            archives=archives_from(section["archives"]),
+            packages=packages_from(section["packages"]),
+            interpreter_pin=dict(section.get("interpreter", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BuildError(
+            f'ocibuild.lock: invalid "base" entry for {platform} ({exc.__class__.__name__}: {exc})'
+        ) from None
+
+
 def debian_arch(platform: str) -> str:
     """``linux/amd64`` -> ``amd64``; ``linux/arm64[/v8]`` -> ``arm64``."""
     parts = platform.split("/")
@@ -112,9 +136,7 @@ def write_lock(lock: BaseLock, path: Path) -> None:
             doc["platforms"] = old.get("platforms", {})
     doc["interpreter"] = lock.interpreter
     doc["platforms"][lock.platform] = lock.section()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(canonical_json(doc) + b"\n")
-    os.replace(tmp, path)
+    write_atomic(path, canonical_json(doc) + b"\n")
 
 
 def read_lock(path: Path, platform: str = "linux/amd64") -> BaseLock:

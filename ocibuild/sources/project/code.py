@@ -9,6 +9,8 @@ without reading a single file.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import posixpath
 import stat
@@ -21,9 +23,9 @@ from ocibuild.oci.canonical import canonical_json
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.digest import sha256_digest
 from ocibuild.oci.entries import Entry, normalized_mode
-from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.layer import LayerBlob, LayerRecipe
 from ocibuild.oci.store import Store
-from ocibuild.sources.project.fingerprint import FingerprintCache, ReadStats
+from ocibuild.sources.project.fingerprint import FingerprintCache, ReadStats, VerifiedReader
 from ocibuild.sources.project.ignore import IgnoreRules
 
 CODE_RECIPE = "ocibuild-code-layer/v1"
@@ -93,36 +95,92 @@ def walk_project(
     def left_out(rel: str) -> bool:
         return any(rel == e or rel.startswith(e + "/") for e in excluded)
 
-    def walk(directory: Path, prefix: str) -> Iterator[ProjectEntry]:
-        for name in sorted(os.listdir(directory)):
-            rel = f"{prefix}{name}"
-            if name in SKIP_ANYWHERE or (not prefix and name in SKIP_AT_ROOT) or left_out(rel):
-                continue
-            path = directory / name
-            st = path.lstat()
-            entry = ProjectEntry(rel, path, st)
-            ignored = rules.excluded(rel)
-            if stat.S_ISDIR(st.st_mode):
-                if not ignored:
-                    yield entry
-                if not (ignored and rules.prunes(rel)):
-                    yield from walk(path, rel + "/")
-            elif ignored:
-                continue
-            elif stat.S_ISLNK(st.st_mode):
-                check_link(boundary, entry)
-                yield entry
-            elif stat.S_ISREG(st.st_mode):
-                yield entry
-            else:
-                raise UserInputError(f"{rel}: unsupported file type (device, socket or fifo) in the project")
+    def listing(directory: Path, prefix: str) -> Iterator[tuple[str, str]]:
+        return ((f"{prefix}{name}", name) for name in sorted(os.listdir(directory)))
 
-    return list(walk(root, ""))
+    found: list[ProjectEntry] = []
+    stack = [listing(root, "")]  # iterative, so a tree of any depth is walked without recursion
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        rel, name = item
+        if name in SKIP_ANYWHERE or ("/" not in rel and name in SKIP_AT_ROOT) or left_out(rel):
+            continue
+        path = root / rel
+        st = path.lstat()
+        entry = ProjectEntry(rel, path, st)
+        ignored = rules.excluded(rel)
+        if stat.S_ISDIR(st.st_mode):
+            if not ignored:
+                found.append(entry)
+            if not (ignored and rules.prunes(rel)):
+                stack.append(listing(path, rel + "/"))
+        elif ignored:
+            continue
+        elif stat.S_ISLNK(st.st_mode):
+            check_link(boundary, entry)
+            found.append(entry)
+        elif stat.S_ISREG(st.st_mode):
+            found.append(entry)
+        else:
+            raise UserInputError(f"{rel}: unsupported file type (device, socket or fifo) in the project")
+    return found
 
 
 def code_files(project_dir: Path, *, exclude_paths: Iterable[str] = ()) -> list[str]:
     """The relative paths (directories, files, symlinks) the code layer holds, sorted."""
     return [entry.rel for entry in walk_project(project_dir, exclude_paths=exclude_paths)]
+
+
+def code_recipe(
+    project_dir: Path,
+    store: Store,
+    source_date_epoch: int,
+    *,
+    exclude_paths: Iterable[str] = (),
+    extra_files: Mapping[str, bytes] | None = None,
+    stats: ReadStats | None = None,
+) -> LayerRecipe:
+    """How to make the layer of the project at ``/src`` plus ``extra_files`` (paths relative to ``/src``).
+
+    The key comes from stat fingerprints (an unchanged tree reads no file); each file is checked against the
+    digest in the key while the layer is written.
+    """
+    root = Path(project_dir).resolve()
+    extras = {project_relative(root, name, "extra file"): data for name, data in (extra_files or {}).items()}
+    entries = [e for e in walk_project(root, exclude_paths=exclude_paths) if e.rel not in extras]
+    cache = FingerprintCache(store, stats)
+    inputs: list[list] = []
+    digests: dict[str, str] = {}
+    for entry in entries:
+        if entry.is_dir:
+            inputs.append(["d", entry.rel, normalized_mode(entry.st.st_mode)])
+        elif entry.is_link:
+            inputs.append(["l", entry.rel, os.readlink(entry.path)])
+        else:
+            digests[entry.rel] = cache.digest(entry.path, entry.st)
+            inputs.append(["f", entry.rel, normalized_mode(entry.st.st_mode), digests[entry.rel]])
+    cache.save()
+    inputs += [["x", name, sha256_digest(data)] for name, data in sorted(extras.items())]
+    key = f"{CODE_RECIPE}|{sha256_digest(canonical_json(inputs))}"
+
+    def layer_entries(_stack: contextlib.ExitStack) -> Iterator[Entry]:
+        for entry in entries:
+            image_path = f"{IMAGE_DIR}/{entry.rel}"
+            mode = normalized_mode(entry.st.st_mode)
+            if entry.is_dir:
+                yield Entry.directory(image_path, mode)
+            elif entry.is_link:
+                yield Entry.symlink(image_path, os.readlink(entry.path))
+            else:
+                opener = functools.partial(VerifiedReader, entry.path, entry.st.st_size, digests[entry.rel])
+                yield Entry.file_stream(image_path, entry.st.st_size, opener, mode)
+        for name, data in sorted(extras.items()):
+            yield Entry.file(f"{IMAGE_DIR}/{name}", data)
+
+    return LayerRecipe(key, layer_entries, source_date_epoch)
 
 
 def code_layer(
@@ -135,37 +193,12 @@ def code_layer(
     compression: Compression = Compression.GZIP,
     stats: ReadStats | None = None,
 ) -> LayerBlob:
-    """The project at ``/src`` plus ``extra_files`` (paths relative to ``/src``, e.g. ``.cog/openapi_schema.json``)."""
-    root = Path(project_dir).resolve()
-    extras = {project_relative(root, name, "extra file"): data for name, data in (extra_files or {}).items()}
-    entries = [e for e in walk_project(root, exclude_paths=exclude_paths) if e.rel not in extras]
-    cache = FingerprintCache(store, stats)
-    inputs: list[list] = []
-    for entry in entries:
-        if entry.is_dir:
-            inputs.append(["d", entry.rel, normalized_mode(entry.st.st_mode)])
-        elif entry.is_link:
-            inputs.append(["l", entry.rel, os.readlink(entry.path)])
-        else:
-            inputs.append(["f", entry.rel, normalized_mode(entry.st.st_mode), cache.digest(entry.path, entry.st)])
-    cache.save()
-    inputs += [["x", name, sha256_digest(data)] for name, data in sorted(extras.items())]
-    key = f"{CODE_RECIPE}|{sha256_digest(canonical_json(inputs))}"
-
-    def layer_entries() -> Iterator[Entry]:
-        for entry in entries:
-            image_path = f"{IMAGE_DIR}/{entry.rel}"
-            if entry.is_dir:
-                yield Entry.directory(image_path, normalized_mode(entry.st.st_mode))
-            elif entry.is_link:
-                yield Entry.symlink(image_path, os.readlink(entry.path))
-            else:
-                yield Entry.file_from(image_path, entry.path, normalized_mode(entry.st.st_mode), entry.st.st_size)
-        for name, data in sorted(extras.items()):
-            yield Entry.file(f"{IMAGE_DIR}/{name}", data)
-
+    """The code layer, materialised (from the store when the project is unchanged)."""
+    recipe = code_recipe(
+        project_dir, store, source_date_epoch, exclude_paths=exclude_paths, extra_files=extra_files, stats=stats
+    )
     hits = store.stats.key_hits
-    layer = cached_layer(key, layer_entries, store, compression, source_date_epoch)
+    layer = recipe.materialise(store, compression)
     if stats is not None:
         if store.stats.key_hits > hits:
             stats.layers_reused += 1

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocibuild.errors import BuildError
+from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.store import Store
 
 RACY_WINDOW_NS = 2_000_000_000
@@ -101,10 +102,7 @@ class FingerprintCache:
         """Write the changed indexes back (each atomically; the last concurrent writer wins)."""
         for directory in sorted(self._dirty):
             path = self._index_path(directory)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._store.temp_path(".json") as temp:
-                temp.write_text(json.dumps(self._indexes[directory], sort_keys=True))
-                os.replace(temp, path)
+            write_atomic(path, json.dumps(self._indexes[directory], sort_keys=True).encode())
         self._dirty.clear()
 
 
@@ -120,3 +118,32 @@ def hash_file(path: Path, st: os.stat_result, stats: ReadStats) -> str:
     if fingerprint_of(after) != fingerprint_of(st):
         raise BuildError(f"{path}: file changed while it was being read; try again")
     return "sha256:" + h.hexdigest()
+
+
+class VerifiedReader:
+    """Reads a file whose digest made a layer's key, and fails if the bytes read do not have that digest.
+
+    An edit of the same size between keying and writing would otherwise put new bytes under the old key.
+    """
+
+    def __init__(self, path: Path, size: int, expected: str) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close(), as tar writers close streams
+        self._path, self._left, self._expected = path, size, expected
+        self._hash = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._file.read(n if n >= 0 else self._left)
+        self._hash.update(data)
+        self._left -= len(data)
+        if self._left == 0 and "sha256:" + self._hash.hexdigest() != self._expected:
+            raise BuildError(f"{self._path}: file changed while the build read it; try again")
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> VerifiedReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -18,7 +18,6 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,7 @@ from ocibuild.oci.digest import HashingWriter, is_digest, sha256_digest
 from ocibuild.oci.entries import Entry, EntryKind
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.store import Store
-from ocibuild.oci.tarwriter import BLOCK, RECORD, plan_entries
+from ocibuild.oci.tarwriter import BLOCK, RECORD, plan_entries, tar_header
 from ocibuild.sources.project.code import IMAGE_DIR, ProjectEntry, project_relative, walk_project
 from ocibuild.sources.project.fingerprint import FingerprintCache, ReadStats
 from ocibuild.sources.project.ignore import IgnoreRules
@@ -501,19 +500,6 @@ def _packed(group: list[_Item], digests: list[str], layer: LayerBlob) -> PackedL
     return PackedLayer(name, layer, files)
 
 
-def _header(entry: Entry) -> bytes:
-    info = tarfile.TarInfo(entry.tar_name)
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mtime = 0
-    info.mode = entry.mode
-    if entry.kind is EntryKind.DIR:
-        info.type = tarfile.DIRTYPE
-    else:
-        info.size = entry.size
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-
 def _write_group(
     group: list[_Item], store: Store, compression: Compression, stats: ReadStats
 ) -> tuple[LayerBlob, list[str]]:
@@ -526,7 +512,7 @@ def _write_group(
         compressor = open_compressor(compression, blob) if compression is not Compression.NONE else None
         tar = HashingWriter(compressor) if compressor is not None else blob
         for entry in entries:
-            tar.write(_header(entry))
+            tar.write(tar_header(entry, 0))
             if entry.kind is EntryKind.FILE:
                 item = by_path[entry.path]
                 digests[entry.path] = _stream_file(item, tar, pool, stats)

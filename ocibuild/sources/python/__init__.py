@@ -10,7 +10,14 @@ install each locked distribution into layers that are shared byte for byte betwe
 
 from __future__ import annotations
 
-from ocibuild.sources.python.layers import LARGE_THRESHOLD, LayerGroup, group_distributions, pip_freeze, python_layers
+from ocibuild.sources.python.layers import (
+    LARGE_THRESHOLD,
+    LayerGroup,
+    group_distributions,
+    pip_freeze,
+    python_layers,
+    python_recipes,
+)
 from ocibuild.sources.python.lock import check_lock, lock_python
 from ocibuild.sources.python.requirements import Requirement, Requirements, read_requirements
 from ocibuild.sources.python.target import PythonTarget
@@ -26,5 +33,6 @@ __all__ = [
     "lock_python",
     "pip_freeze",
     "python_layers",
+    "python_recipes",
     "read_requirements",
 ]

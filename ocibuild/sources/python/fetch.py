@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import requests
-
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
 
@@ -53,6 +51,8 @@ def _chunks(dist: dict[str, Any], project_dir: Path | None):
     if url.startswith("file://"):
         yield from _read_file(Path(unquote(urlparse(url).path)))
         return
+    import requests
+
     try:
         with requests.get(url, stream=True, timeout=60) as response:
             response.raise_for_status()

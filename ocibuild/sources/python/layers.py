@@ -17,7 +17,7 @@ from typing import Any
 from ocibuild.errors import BuildError
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
-from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.layer import LayerBlob, LayerRecipe
 from ocibuild.oci.store import Store
 from ocibuild.sources.python.fetch import fetch
 from ocibuild.sources.python.sdist import build_wheel
@@ -36,6 +36,11 @@ class LayerGroup:
 
     name: str
     distributions: tuple[dict[str, Any], ...]
+
+    @property
+    def created_by(self) -> str:
+        """The history text: ``pip install`` and every distribution of the layer."""
+        return "pip install " + " ".join(f"{d['name']}=={d['version']}" for d in self.distributions)
 
     def key(self, target: PythonTarget) -> str:
         files = sorted(f"{d['kind']}:{d['sha256']}" for d in self.distributions)
@@ -61,26 +66,21 @@ def _wheel_for(dist: dict[str, Any], target: PythonTarget, store: Store, project
     return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store)
 
 
-def _group_layer(
-    group: LayerGroup,
-    target: PythonTarget,
-    store: Store,
-    source_date_epoch: int,
-    compression: Compression,
-    project_dir: Path | None,
-) -> LayerBlob:
-    with contextlib.ExitStack() as stack:
+def group_recipe(
+    group: LayerGroup, target: PythonTarget, store: Store, source_date_epoch: int, project_dir: Path | None
+) -> LayerRecipe:
+    """How to make the layer of ``group``: its wheels' members, fetched (or built from sdists) by sha256."""
 
-        def entries() -> list[Entry]:
-            with ThreadPoolExecutor(FETCH_THREADS) as pool:
-                wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir), group.distributions))
-            by_path: dict[str, Entry] = {}
-            for wheel in wheels:  # later wheels win on a shared path, as installing them in order would
-                zf = stack.enter_context(_open_wheel(wheel))
-                by_path.update((entry.path, entry) for entry in wheel_entries(zf, wheel, target))
-            return list(by_path.values())
+    def entries(stack: contextlib.ExitStack) -> list[Entry]:
+        with ThreadPoolExecutor(FETCH_THREADS) as pool:
+            wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir), group.distributions))
+        by_path: dict[str, Entry] = {}
+        for wheel in wheels:  # later wheels win on a shared path, as installing them in order would
+            zf = stack.enter_context(_open_wheel(wheel))
+            by_path.update((entry.path, entry) for entry in wheel_entries(zf, wheel, target))
+        return list(by_path.values())
 
-        return cached_layer(group.key(target), entries, store, compression, source_date_epoch)
+    return LayerRecipe(group.key(target), entries, source_date_epoch)
 
 
 def _open_wheel(wheel: Path) -> zipfile.ZipFile:
@@ -88,6 +88,20 @@ def _open_wheel(wheel: Path) -> zipfile.ZipFile:
         return zipfile.ZipFile(wheel)
     except (zipfile.BadZipFile, OSError) as exc:
         raise BuildError(f"{wheel.name}: not a valid wheel ({exc})") from None
+
+
+def python_recipes(
+    section: dict[str, Any],
+    target: PythonTarget,
+    store: Store,
+    source_date_epoch: int,
+    large_threshold: int = LARGE_THRESHOLD,
+    *,
+    project_dir: Path | None = None,
+) -> list[tuple[LayerGroup, LayerRecipe]]:
+    """One (group, recipe) per layer of the lock's ``python`` section, in image order."""
+    groups = group_distributions(section.get("distributions", []), large_threshold)
+    return [(g, group_recipe(g, target, store, source_date_epoch, project_dir)) for g in groups]
 
 
 def python_layers(
@@ -100,15 +114,13 @@ def python_layers(
     project_dir: Path | None = None,
     compression: Compression = Compression.GZIP,
 ) -> list[tuple[str, LayerBlob]]:
-    """The (name, layer) pairs for the lock's ``python`` section; built layers come from the store."""
-    groups = group_distributions(section.get("distributions", []), large_threshold)
-    if not groups:
+    """The (name, layer) pairs for the lock's ``python`` section, materialised (built layers come from the store)."""
+    recipes = python_recipes(section, target, store, source_date_epoch, large_threshold, project_dir=project_dir)
+    if not recipes:
         return []
-    with ThreadPoolExecutor(min(LAYER_THREADS, len(groups))) as pool:
-        futures = [
-            pool.submit(_group_layer, g, target, store, source_date_epoch, compression, project_dir) for g in groups
-        ]
-        return [(g.name, f.result()) for g, f in zip(groups, futures, strict=True)]
+    with ThreadPoolExecutor(min(LAYER_THREADS, len(recipes))) as pool:
+        futures = [pool.submit(r.materialise, store, compression) for _, r in recipes]
+        return [(g.name, f.result()) for (g, _), f in zip(recipes, futures, strict=True)]
 
 
 def pip_freeze(section: dict[str, Any]) -> str:

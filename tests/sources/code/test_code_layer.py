@@ -139,3 +139,17 @@ def test_mode_change_changes_the_layer(project: Path, store: Store) -> None:
     first = code_layer(project, store, 0)
     (project / "predict.py").chmod(0o755)
     assert code_layer(project, store, 0).digest != first.digest
+
+
+def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    deep = project
+    project.mkdir()
+    for _ in range(1200):  # Path.mkdir(parents=True) itself recurses
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "leaf.txt").write_text("bottom\n")
+    found = code_files(project)
+    assert len(found) == 1201 and found[-1].endswith("/d/leaf.txt")
+    layer = code_layer(project, Store(tmp_path / "store"), 0)
+    assert any(name.endswith("/leaf.txt") for name in members(layer))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ocibuild.errors import BuildError
+from ocibuild.oci.compression import Compression
 from ocibuild.oci.store import Store
 from ocibuild.sources.debian import interpreter
 
@@ -26,7 +27,8 @@ def test_unreachable_download_is_one_line_naming_available_versions(
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     pin = interpreter.pin_interpreter("3.12", "amd64")
     with pytest.raises(BuildError) as info:
-        interpreter.interpreter_layer(pin, Store(tmp_path / "store"), 0)
+        store = Store(tmp_path / "store")
+        interpreter.interpreter_recipe(pin, store, 0).materialise(store, Compression.GZIP)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("Python 3.12 is not available: downloading cpython-3.12.")

@@ -13,11 +13,11 @@ import zstandard
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Compression, Entry, Store, write_layer
+from ocibuild.oci.tarwriter import tar_header
 from ocibuild.sources.project.code import code_layer
 from ocibuild.sources.project.fingerprint import ReadStats
 from ocibuild.sources.project.weights import (
     WeightFile,
-    _header,
     find_weights,
     pack_weights,
     project_weight_files,
@@ -189,7 +189,7 @@ def test_pinned_digest_mismatch_is_a_build_error(project: Path, store: Store) ->
 
 
 def test_sizes_past_8_gib_use_pax_headers() -> None:
-    header = _header(Entry(path="w.bin", kind=Entry.file("w", b"").kind, size=9 << 30))
+    header = tar_header(Entry(path="w.bin", kind=Entry.file("w", b"").kind, size=9 << 30), 0)
     info = tarfile.TarFile(fileobj=io.BytesIO(header + bytes(1024)), mode="r").next()
     assert info is not None and info.size == 9 << 30
     assert b"size=9663676416" in header

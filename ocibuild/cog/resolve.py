@@ -1,0 +1,240 @@
+"""Resolve: the only phase that chooses versions. It turns cog.yaml and the previous ``ocibuild.lock`` into a
+complete lock (base, system_packages, Python distributions, weights, recipe versions) for every platform.
+
+Pinned sections are kept as they are; a missing or stale one is resolved (network) unless ``locked``, which
+turns every would-be change into a one-line error. The bundled ``base-images/*.lock.json`` are seeds: a project
+without a base entry gets a copy of the seed, and ``refresh`` (``ocibuild lock``) resolves its base anew, into
+the project lock only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ocibuild.cog.config import LoadedConfig
+from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, lock_changes
+from ocibuild.errors import UserInputError
+from ocibuild.oci import Platform, Store
+from ocibuild.sources import debian
+from ocibuild.sources.project.weights import WeightsLock, WeightSource, WeightSpec, resolve_weight_specs
+from ocibuild.sources.python import PythonTarget, Requirements, check_lock, lock_python, read_requirements
+
+
+@dataclass(frozen=True)
+class ResolveOptions:
+    """What resolution may do: use the network, re-resolve everything, or change nothing at all."""
+
+    store: Store
+    platforms: Sequence[Platform]
+    offline: bool = False
+    refresh: bool = False
+    locked: bool = False
+    find_links: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class PlatformInputs:
+    """Everything pinned for one platform."""
+
+    platform: Platform
+    base: debian.BaseLock
+    target: PythonTarget
+    python: dict[str, Any]
+    system: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A complete lock, what changed against the previous one, and the pinned inputs per platform."""
+
+    lock: ProjectLock
+    changes: list[str]
+    platforms: list[PlatformInputs]
+    requirements: Requirements
+    weights: list | None
+    """Managed weight sets (cog.yaml ``weights:``), their files fetched by digest; None without managed weights."""
+
+
+def recipe_versions() -> dict[str, str]:
+    """The versions of every recipe that shapes layer bytes; a change means new layers from the same lock."""
+    from ocibuild.oci.tarwriter import RECIPE as TAR
+    from ocibuild.run.buildrun import RECIPE_VERSION as BUILDRUN
+    from ocibuild.sources.debian import RECIPE as DEBIAN
+    from ocibuild.sources.debian.interpreter import RECIPE as INTERPRETER
+    from ocibuild.sources.project.code import CODE_RECIPE
+    from ocibuild.sources.project.weights import WEIGHTS_RECIPE as WEIGHTS
+    from ocibuild.sources.python.layers import RECIPE as PYTHON
+    from ocibuild.sources.runner import RECIPE as RUNNER
+    from ocibuild.sources.runner import runner_version
+
+    return {
+        "tar": TAR,
+        "debian": DEBIAN,
+        "interpreter": INTERPRETER,
+        "python": PYTHON,
+        "runner": f"{RUNNER} cog=={runner_version()}",
+        "build.run": BUILDRUN,
+        "code": CODE_RECIPE,
+        "weights": WEIGHTS,
+    }
+
+
+def resolve_project(loaded: LoadedConfig, previous: ProjectLock | None, options: ResolveOptions) -> Resolved:
+    """The complete lock for ``loaded`` on ``options.platforms``; see the module docstring for the rules."""
+    if previous is None and (options.offline or options.locked):
+        flag = "--offline" if options.offline else "--locked"
+        raise UserInputError(f"{LOCK_NAME}: missing; {flag} builds need a lock (run 'ocibuild lock')")
+    guard = _Guard(options)
+    old = previous or ProjectLock()
+    new = ProjectLock(recipes=recipe_versions())
+    reqs = read_requirements(
+        loaded.project_dir, loaded.config.build.python_requirements, loaded.config.build.python_packages or None
+    )
+    weight_sets = _resolve_weights(loaded, old, new, options, guard)
+    inputs = [_resolve_platform(loaded, platform, reqs, old, new, options, guard) for platform in options.platforms]
+    changes = lock_changes(previous, new)
+    if options.locked and changes:
+        raise UserInputError(f"{LOCK_NAME}: --locked, but the lock would change: {'; '.join(changes)}")
+    return Resolved(new, changes, inputs, reqs, weight_sets)
+
+
+class _Guard:
+    """Where resolution would choose versions: refused with ``--locked``, and with ``--offline``."""
+
+    def __init__(self, options: ResolveOptions) -> None:
+        self.options = options
+
+    def resolving(self, what: str) -> None:
+        if self.options.locked:
+            raise UserInputError(f"{LOCK_NAME}: --locked, but {what}; run 'ocibuild lock'")
+        if self.options.offline:
+            raise UserInputError(f"{LOCK_NAME}: {what}; --offline cannot resolve it (run 'ocibuild lock' online)")
+
+
+def _resolve_platform(
+    loaded: LoadedConfig,
+    platform: Platform,
+    reqs: Requirements,
+    old: ProjectLock,
+    new: ProjectLock,
+    options: ResolveOptions,
+    guard: _Guard,
+) -> PlatformInputs:
+    base = _resolve_base(loaded, str(platform), old, new, options, guard)
+    target = python_target(base, platform)
+    python = _resolve_python(loaded, platform, reqs, target, old, new, options, guard)
+    system = _resolve_system(loaded, base, old, new, options, guard)
+    return PlatformInputs(platform, base, target, python, system)
+
+
+def _resolve_base(
+    loaded: LoadedConfig, platform: str, old: ProjectLock, new: ProjectLock, options: ResolveOptions, guard: _Guard
+) -> debian.BaseLock:
+    definition = debian.load_base_definition(str(loaded.config.build.python_version))
+    entry = (old.base or {}).get(platform)
+    pinned = debian.base_lock_from_section(entry, platform) if entry else None
+    if options.refresh:
+        options.store.require_online(f"the Debian archive indexes for {definition.name}")
+        base = debian.lock_base(definition, options.store, platform)
+    elif pinned is not None and pinned.definition_digest == definition.digest:
+        base = pinned
+    else:
+        why = "has no base" if pinned is None else f"pins a base for another definition of {definition.name}"
+        if options.locked:
+            guard.resolving(f"it {why} for {platform}")
+        base = debian.load_lock(definition, platform)  # the bundled seed: no network
+    new.base = {**(new.base or {}), base.platform: debian.base_section(base)}
+    return base
+
+
+def python_target(base: debian.BaseLock, platform: Platform) -> PythonTarget:
+    """The Python environment of a base: its interpreter version, glibc (from libc6) and paths."""
+    libc = next((p.version for p in base.packages if p.name == "libc6"), "2.36")
+    glibc = re.match(r"\d+\.\d+", libc.split(":")[-1])
+    site_packages = "/" + debian.load_base_definition(base.python).site_packages
+    return PythonTarget(
+        base.python, str(platform), glibc.group(0) if glibc else "2.36", site_packages, f"/usr/bin/python{base.python}"
+    )
+
+
+def torch_suffix(loaded: LoadedConfig) -> str | None:
+    """Which PyTorch index builds torch: CPU images use the small ``+cpu`` builds. GPU images take PyPI's Linux
+    wheels (CUDA builds with their nvidia-* wheels) unless cog.yaml pins ``cuda:``, which selects that CUDA's
+    PyTorch index, as Cog does."""
+    if loaded.cuda is None:
+        return "cpu"
+    return loaded.cuda.torch_index_suffix if loaded.config.build.cuda else None
+
+
+def _resolve_python(
+    loaded: LoadedConfig,
+    platform: Platform,
+    reqs: Requirements,
+    target: PythonTarget,
+    old: ProjectLock,
+    new: ProjectLock,
+    options: ResolveOptions,
+    guard: _Guard,
+) -> dict[str, Any]:
+    section = (old.python or {}).get(str(platform))
+    # --find-links given once is remembered in the lock, so later builds (and predict/run) need not repeat it
+    find_links = list(options.find_links) or list((section or {}).get("find_links", []))
+    kwargs: dict[str, Any] = {"find_links": find_links, "torch_index_suffix": torch_suffix(loaded)}
+    stale = options.refresh or section is None
+    if not stale:
+        try:
+            check_lock(section, reqs, target, **kwargs)
+        except UserInputError:
+            stale = True
+    if stale:
+        if not options.refresh:
+            guard.resolving(f"its Python distributions for {platform} do not match {reqs.source}")
+        options.store.require_online(f"the Python resolution of {reqs.source} for {platform}")
+        section = lock_python(reqs, target, **kwargs)
+    new.python = {**(new.python or {}), str(platform): section}
+    assert section is not None
+    return section
+
+
+def _resolve_system(
+    loaded: LoadedConfig,
+    base: debian.BaseLock,
+    old: ProjectLock,
+    new: ProjectLock,
+    options: ResolveOptions,
+    guard: _Guard,
+) -> dict[str, Any] | None:
+    packages = list(loaded.config.build.system_packages or [])
+    if not packages:
+        return None
+    previous = None if options.refresh else (old.debian or {}).get(base.platform)
+    if options.locked and previous is None:
+        guard.resolving(f"it pins no system_packages for {base.platform}")
+    section = debian.resolve_system_packages(base, packages, options.store, previous)
+    if section != previous and not options.refresh:
+        guard.resolving(f"its system_packages for {base.platform} do not match cog.yaml")
+    new.debian = {**(new.debian or {}), base.platform: section}
+    return section
+
+
+def _resolve_weights(
+    loaded: LoadedConfig, old: ProjectLock, new: ProjectLock, options: ResolveOptions, guard: _Guard
+) -> list | None:
+    config = loaded.config
+    if not config.weights:
+        return None
+    specs = [
+        WeightSpec(
+            w.name, w.target, tuple(WeightSource(s.uri, tuple(s.include), tuple(s.exclude)) for s in w.sources())
+        )
+        for w in config.weights
+    ]
+    pinned = None if options.refresh or old.weights is None else WeightsLock.from_dict(old.weights)
+    if pinned is None and not options.refresh:
+        guard.resolving("it pins no weights")
+    sets, weights_lock = resolve_weight_specs(specs, loaded.project_dir, options.store, pinned)
+    new.weights = weights_lock.to_dict()
+    return sets

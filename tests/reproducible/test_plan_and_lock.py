@@ -1,0 +1,184 @@
+"""The plan and the complete lock: layers that survive commits, pinned bases, --locked CI, `ocibuild plan`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.reproducible.conftest import EXAMPLES, base_env, copy_project, digest_of, ocibuild
+from tests.sources.python.conftest import build_wheel_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _layers(layout: Path) -> dict[str, str]:
+    """Layer name (the history comment) -> digest of the single image in ``layout``."""
+    index = json.loads((layout / "index.json").read_text())
+    manifest = _blob(layout, index["manifests"][0]["digest"])
+    config = _blob(layout, manifest["config"]["digest"])
+    names = [h["comment"] for h in config["history"] if not h.get("empty_layer")]
+    return dict(zip(names, [layer["digest"] for layer in manifest["layers"]], strict=True))
+
+
+def _blob(layout: Path, digest: str) -> dict:
+    return json.loads((layout / "blobs" / "sha256" / digest.split(":", 1)[1]).read_text())
+
+
+def _warm_store(warm_hello, tmp_path: Path) -> Path:
+    warm_store, _, _ = warm_hello
+    root = tmp_path / "store"
+    shutil.copytree(warm_store, root, copy_function=lambda s, d: Path(d).hardlink_to(s))
+    return root
+
+
+def _git(project: Path, *args: str, when: int) -> None:
+    env = {**base_env(), "GIT_AUTHOR_DATE": f"@{when}", "GIT_COMMITTER_DATE": f"@{when}"}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t")
+    env["GIT_COMMITTER_EMAIL"] = "t@example.com"
+    subprocess.run(["git", "-C", str(project), *args], check=True, capture_output=True, env=env)
+
+
+@pytest.mark.integration
+def test_a_commit_touching_only_readme_changes_only_the_code_layer(warm_hello, tmp_path: Path) -> None:
+    store = _warm_store(warm_hello, tmp_path)
+    project = copy_project(warm_hello[1], tmp_path / "project")
+    (project / "README.md").write_text("# hello\n")
+    _git(project, "init", "-q", when=1_700_000_000)
+    _git(project, "add", "-A", when=1_700_000_000)
+    _git(project, "commit", "-qm", "first", when=1_700_000_000)
+    first = digest_of(ocibuild(str(project), "--cache-dir", str(store), "-o", str(tmp_path / "a"), "--offline"))
+
+    (project / "README.md").write_text("# hello, again\n")
+    _git(project, "commit", "-qam", "docs", when=1_800_000_000)
+    second = digest_of(ocibuild(str(project), "--cache-dir", str(store), "-o", str(tmp_path / "b"), "--offline"))
+
+    before, after = _layers(tmp_path / "a"), _layers(tmp_path / "b")
+    assert first != second and list(before) == list(after)
+    assert [name for name in before if before[name] != after[name]] == ["code"]
+
+
+@pytest.mark.integration
+def test_two_projects_at_different_commit_times_share_their_pinned_layers(warm_hello, tmp_path: Path) -> None:
+    store = _warm_store(warm_hello, tmp_path)
+    layouts = []
+    for name, epoch in (("one", "1600000000"), ("two", "1900000000")):
+        project = copy_project(warm_hello[1], tmp_path / name)
+        (project / "wheels").mkdir()
+        build_wheel_file(project / "wheels", "localpkg", "0.3", {"localpkg/__init__.py": b"VALUE = 3\n"})
+        (project / "requirements.txt").write_text("wheels/localpkg-0.3-py3-none-any.whl\n")
+        cog = (project / "cog.yaml").read_text()
+        (project / "cog.yaml").write_text(cog.replace("build:\n", "build:\n  python_requirements: requirements.txt\n"))
+        (project / "predict.py").write_text((project / "predict.py").read_text() + f"\n# {name}\n")
+        layout = tmp_path / f"{name}-image"
+        env = base_env(SOURCE_DATE_EPOCH=epoch)
+        digest_of(ocibuild(str(project), "--cache-dir", str(store), "-o", str(layout), env=env))
+        layouts.append(_layers(layout))
+    one, two = layouts
+    shared = [name for name in one if one[name] == two.get(name)]
+    assert shared == ["base", "python: 1 distribution(s)", "runner"], (one, two)
+    assert one["code"] != two["code"]
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.mark.integration
+def test_lock_pins_the_base_in_the_project_and_writes_nothing_else(tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / "hello-world", tmp_path / "project")
+    (project / "ocibuild.lock").unlink()
+    watched = {name: _tree_digest(REPO / name) for name in ("ocibuild", "base-images", "layers")}
+    result = ocibuild("lock", str(project), "--cache-dir", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stderr
+    assert {name: _tree_digest(REPO / name) for name in watched} == watched
+    lock = json.loads((project / "ocibuild.lock").read_text())
+    base = lock["base"]["linux/amd64"]
+    assert base["name"] == "bookworm-py3.11" and base["archives"][0]["inrelease"].startswith("sha256:")
+    assert all(len(p["sha256"]) == 64 for p in base["packages"])
+    assert {"debian", "python", "runner", "tar"} <= set(lock["recipes"])
+
+
+def test_locked_refuses_a_missing_or_stale_lock_naming_the_difference(tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / "hello-world", tmp_path / "project")
+    store = str(tmp_path / "store")
+    lock = (project / "ocibuild.lock").read_text()
+
+    (project / "ocibuild.lock").unlink()
+    missing = ocibuild(str(project), "--cache-dir", store, "--locked")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines()[-1] == (
+        "error: ocibuild.lock: missing; --locked builds need a lock (run 'ocibuild lock')"
+    )
+
+    (project / "ocibuild.lock").write_text(lock)
+    (project / "requirements.txt").write_text("requests==2.32.3\n")
+    cog = (project / "cog.yaml").read_text()
+    (project / "cog.yaml").write_text(cog.replace("build:\n", "build:\n  python_requirements: requirements.txt\n"))
+    stale = ocibuild("plan", str(project), "--cache-dir", store, "--locked")
+    assert stale.returncode == 2, stale.stderr
+    assert stale.stderr.strip().splitlines()[-1] == (
+        "error: ocibuild.lock: --locked, but its Python distributions for linux/amd64 do not match "
+        "requirements.txt; run 'ocibuild lock'"
+    )
+    assert (project / "ocibuild.lock").read_text() == lock
+
+    old = json.loads(lock)
+    old["version"] = 1
+    del old["base"], old["recipes"]
+    (project / "ocibuild.lock").write_text(json.dumps(old))
+    (project / "cog.yaml").write_text(cog)
+    upgraded = ocibuild("plan", str(project), "--cache-dir", store, "--locked")
+    assert upgraded.returncode == 2
+    assert "--locked, but it has no base for linux/amd64" in upgraded.stderr
+
+
+def test_a_build_without_locked_logs_every_lock_change(tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / "hello-world", tmp_path / "project")
+    result = ocibuild(
+        "plan", str(project), "--cache-dir", str(tmp_path / "store"), "--platform", "linux/amd64",
+        "--platform", "linux/arm64",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "ocibuild.lock: base: +linux/arm64" in result.stderr
+    assert "ocibuild.lock: python: +linux/arm64" in result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(p.parent.name for p in EXAMPLES.glob("*/cog.yaml")))
+def test_plan_json_names_every_layer_with_its_key_and_stamping(name: str, tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / name, tmp_path / "project")
+    result = ocibuild("plan", str(project), "--json", "--offline", "--cache-dir", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["lock_changes"] == [], "the committed lock is complete"
+    (platform,) = plan["platforms"]
+    steps = platform["steps"]
+    names = [s["name"] for s in steps]
+    assert names[0] == "base" and names[-3:] == ["runner", "code", "weights"]
+    for step in steps:
+        assert step["stamping"] == (
+            "project" if step["name"] in ("code",) or step["name"].startswith("run-") else "pinned"
+        )
+        if step["name"] != "weights" and not step["name"].startswith("run-"):
+            assert step["key"].endswith(f"|gzip|sde={0 if step['stamping'] == 'pinned' else plan['source_date_epoch']}")
+            assert step["digest"] is None, "an empty store holds no layer"
+    assert (
+        not (project / ".ocibuild").exists()
+        and (project / "ocibuild.lock").read_bytes() == (EXAMPLES / name / "ocibuild.lock").read_bytes()
+    )
+
+
+@pytest.mark.integration
+def test_plan_shows_the_digests_the_store_holds(warm_hello, tmp_path: Path) -> None:
+    store, project, _ = warm_hello
+    result = ocibuild("plan", str(project), "--json", "--offline", "--cache-dir", str(store))
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["platforms"][0]["steps"]
+    assert all(s["digest"].startswith("sha256:") for s in steps if s["name"] in ("base", "runner", "code"))
