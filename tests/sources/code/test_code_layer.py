@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -149,7 +150,10 @@ def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> Non
         deep = deep / "d"
         deep.mkdir()
     (deep / "leaf.txt").write_text("bottom\n")
-    found = code_files(project)
-    assert len(found) == 1201 and found[-1].endswith("/d/leaf.txt")
-    layer = code_layer(project, Store(tmp_path / "store"), 0)
-    assert any(name.endswith("/leaf.txt") for name in members(layer))
+    try:
+        found = code_files(project)
+        assert len(found) == 1201 and found[-1].endswith("/d/leaf.txt")
+        layer = code_layer(project, Store(tmp_path / "store"), 0)
+        assert any(name.endswith("/leaf.txt") for name in members(layer))
+    finally:  # pytest's own clean-up of old temp dirs (shutil.rmtree) recurses once per level
+        subprocess.run(["rm", "-rf", str(project)], check=True)
