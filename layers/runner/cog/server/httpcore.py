@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from cog.server import log
 from cog.server.httpparse import MAX_HEADER_BYTES, BadRequest, RequestParser
 
+LINGER_S = 1.0
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 
 
@@ -78,6 +79,7 @@ class HttpProtocol(asyncio.Protocol):
         self._busy = False
         self._closing = False
         self._paused = False
+        self._lingering = False
         self._head_since: float | None = None
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -105,6 +107,8 @@ class HttpProtocol(asyncio.Protocol):
                 callback()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         self._buffer += data
         if not self._busy:
             self._next_request()
@@ -192,13 +196,14 @@ class HttpProtocol(asyncio.Protocol):
         if isinstance(response, StreamingResponse):
             await self._stream(response)
             keep_alive = keep_alive and not self._closing
+            if not keep_alive:
+                self.close()
         else:
             keep_alive = keep_alive and not response.close
             self._write_response(response, keep_alive)
         self._current = None
         self._busy = False
         if not keep_alive:
-            self.close()
             return
         if self._paused and self._transport is not None:
             self._paused = False
@@ -219,7 +224,16 @@ class HttpProtocol(asyncio.Protocol):
             self._head(response.status, response.content_type, response.headers, extra) + response.body
         )
         if not keep_alive:
-            self.close()
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close after the answer, dropping what the client still sends for a moment: it reads the answer, not a
+        reset (closing a socket with unread input makes the kernel send RST, which can discard the answer)."""
+        assert self._transport is not None
+        self._lingering = True
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self._transport.close)
 
     async def _stream(self, response: StreamingResponse) -> None:
         assert self._transport is not None

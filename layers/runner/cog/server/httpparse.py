@@ -87,12 +87,13 @@ class RequestParser:
                 elif state == "chunk-size":
                     match = _CHUNK_LINE.match(buffer, position)
                     if match is None:
-                        _incomplete_line(buffer, position, MAX_CHUNK_LINE_BYTES, "malformed chunk size")
+                        _check_partial_chunk_line(buffer, position)
                         return None
                     position = match.end()
                     self._start_chunk(int(match[1], 16))
                 else:
-                    end = _line_end(buffer, position, MAX_TRAILER_BYTES - self._trailer_bytes)
+                    limit = MAX_TRAILER_BYTES - self._trailer_bytes
+                    end = _line_end(buffer, position, limit, "chunked trailers too large")
                     if end < 0:
                         return None
                     line = bytes(buffer[position:end])
@@ -143,18 +144,19 @@ class RequestParser:
         return request
 
 
-def _line_end(buffer: bytearray, start: int, limit: int) -> int:
+def _line_end(buffer: bytearray, start: int, limit: int, too_long: str) -> int:
     """Where the CRLF ending the line at `start` is; -1 until it has arrived (BadRequest past `limit`)."""
     end = buffer.find(b"\r\n", start, start + limit + 2)
     if end < 0 and len(buffer) - start >= limit + 2:
-        raise BadRequest("line too long in chunked framing")
+        raise BadRequest(too_long)
     return end
 
 
-def _incomplete_line(buffer: bytearray, start: int, limit: int, malformed: str) -> None:
+def _check_partial_chunk_line(buffer: bytearray, start: int) -> None:
     """A chunk-size line that did not match: BadRequest if it is complete (or too long), else more is needed."""
-    if _line_end(buffer, start, limit) >= 0 or b"\n" in buffer[start : start + limit]:
-        raise BadRequest(malformed)
+    limit = MAX_CHUNK_LINE_BYTES
+    if _line_end(buffer, start, limit, "chunk size line too long") >= 0 or b"\n" in buffer[start : start + limit]:
+        raise BadRequest("malformed chunk size")
 
 
 def _parse_head(raw: bytes) -> Head:
