@@ -90,7 +90,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         if len(self._connections) >= self._limits.max_connections:
-            self._busy = True  # never read from it
+            self._busy = True  # answered at once; nothing it sends is parsed
             self._write_response(Response(503, b'{"error":"too many open connections","status":"failed"}'))
             return
         self._connections.add(self)
