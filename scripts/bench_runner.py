@@ -5,8 +5,10 @@
 
 1. trivial sync predictor, one keep-alive client, sequential requests: p50/p99 latency and 409 count;
 2. async predictor, COG_MAX_CONCURRENCY=8, 8 concurrent keep-alive clients: throughput;
-3. process start → /health-check READY.
-The cog venv is created with ``uv`` (``cog==0.23.1``) when missing.
+3. process start → /health-check READY;
+4. (ours only) the chunked-body parser: a 1 MiB body sent as 1-byte chunks against a 256 KiB one, as a ratio;
+   a linear parser gives about 4x (within 2x of linear: under 8x), a quadratic one about 16x.
+The cog venv is created with ``uv`` (``cog==0.23.1``) when missing; ``--chunked-only`` runs just 4 without it.
 """
 
 from __future__ import annotations
@@ -170,6 +172,38 @@ def concurrent(port: int, clients: int, seconds: float) -> dict[str, float]:
     return {"throughput_rps": sum(counts) / seconds, "409s": sum(conflicts)}
 
 
+def chunked_upload(port: int, size: int) -> float:
+    """Seconds to POST a `size`-byte prediction request in 1-byte chunks and read the whole answer."""
+    envelope = b'{"input":{"text":"bench"},"pad":"'
+    body = envelope + b"x" * (size - len(envelope) - 2) + b'"}'
+    head = (
+        b"POST /predictions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    stream = head + b"".join(b"1\r\n%c\r\n" % byte for byte in body) + b"0\r\n\r\n"
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=600) as sock:
+        sock.sendall(stream)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    elapsed = time.perf_counter() - started
+    if not answer.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"chunked upload failed: {answer[:200]!r}")
+    return elapsed
+
+
+def chunked_linearity(directory: pathlib.Path, venv: pathlib.Path, repeats: int = 3) -> dict[str, float]:
+    """Best-of-`repeats` times for 256 KiB and 1 MiB of 1-byte chunks, and their ratio (linear: ~4x)."""
+    server = Server("ours", directory, venv)
+    try:
+        small = min(chunked_upload(server.port, 256 * 1024) for _ in range(repeats))
+        large = min(chunked_upload(server.port, 1024 * 1024) for _ in range(repeats))
+    finally:
+        server.stop()
+    return {"chunked_256k_s": small, "chunked_1m_s": large, "ratio_1m_to_256k": large / small}
+
+
 def ensure_cog_venv(venv: pathlib.Path) -> None:
     if (venv / "bin" / "python").exists():
         return
@@ -184,8 +218,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--chunked-only", action="store_true", help="only the chunked-parser linearity ratio")
     arguments = parser.parse_args()
     venv = arguments.cog_venv.expanduser()
+    with tempfile.TemporaryDirectory() as scratch:
+        linearity = chunked_linearity(project(pathlib.Path(scratch) / "chunked", SYNC_PREDICTOR), venv)
+    print("chunked parser: " + ", ".join(f"{name} {value:.3f}" for name, value in linearity.items()))
+    if arguments.chunked_only:
+        return
     ensure_cog_venv(venv)
     results: dict[str, dict[str, float]] = {"ours": {}, "coglet": {}}
     with tempfile.TemporaryDirectory() as scratch:
@@ -211,7 +251,7 @@ def main() -> None:
         ours, theirs = results["ours"][metric], results["coglet"][metric]
         ratio = f"{ours / theirs:.2f}x" if theirs else "-"
         print(f"{metric:<20}{ours:>12.3f}{theirs:>12.3f}{ratio:>14}")
-    print(json.dumps(results))
+    print(json.dumps({**results, "chunked": linearity}))
 
 
 if __name__ == "__main__":

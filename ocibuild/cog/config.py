@@ -27,6 +27,8 @@ from ocibuild.cog.cuda import CudaChoice, resolve_cuda
 from ocibuild.cog.yaml_lines import FieldPath, Marks, Position, YamlSyntaxError, load_with_marks, raw_scalars
 from ocibuild.errors import UserInputError
 
+MAX_CONFIG_BYTES = 1024 * 1024  # cog.yaml is a short file; this only stops a runaway read
+
 _VERSION_FIELDS: set[FieldPath] = {
     ("build", "python_version"),
     ("build", "cuda"),
@@ -96,7 +98,11 @@ def load_config(path: Path) -> LoadedConfig:
     """Read, validate and complete cog.yaml at `path` (UserInputError with a one-line message if invalid)."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UserInputError(f"{name}:1:1: file is larger than {MAX_CONFIG_BYTES // 1024} KiB; is this cog.yaml?")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise UserInputError(f"{name}: file not found: {path}") from None
     except (UnicodeDecodeError, OSError) as exc:

@@ -49,6 +49,7 @@ def check(config: CogConfig, project_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
     problems += _check_build(config, project_dir)
     problems += _check_refs(config)
+    problems += _check_ref_files(config, project_dir)
     problems += _check_concurrency(config)
     problems += _check_environment(config.environment or [])
     problems += _check_weights(config)
@@ -112,6 +113,24 @@ def _check_build(config: CogConfig, project_dir: Path) -> list[Problem]:
             problems.append(Problem(path, "command must be a single line (no newline)"))
     if build.sdk_version is not None and build.sdk_version != "prerelease":
         problems += _check_sdk_version(build.sdk_version)
+    return problems
+
+
+def _check_ref_files(config: CogConfig, project_dir: Path) -> list[Problem]:
+    """A predictor or trainer file must be inside the project (the image gets only the project): no absolute
+    path, and nothing that leaves it through `..` or a symlink."""
+    problems: list[Problem] = []
+    root = project_dir.resolve()
+    for key in ("run", "predict", "train"):
+        ref = getattr(config, key)
+        parts = ref.split(".py:") if ref is not None else []
+        if len(parts) != 2 or not all(parts):
+            continue
+        file = parts[0] + ".py"
+        if PurePosixPath(file).is_absolute() or Path(file).is_absolute():
+            problems.append(Problem((key,), f"{file} is an absolute path; give the file relative to the project"))
+        elif not (root / file).resolve().is_relative_to(root):
+            problems.append(Problem((key,), f"{file} is outside the project directory {root}"))
     return problems
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,11 @@ _MODULE_ALIASES = {
     "pydantic.main": "pydantic",
 }
 _MAX_DEPTH = 32
+# Deeper expressions are refused up front, so every recursive reader (and ast.unparse) stays far from the
+# interpreter's recursion limit; Python's own parser gives up at about 3,000 levels.
+MAX_EXPRESSION_DEPTH = 100
+# A predictor file is a few KB; parsing 1 MiB of statements already takes ~3 s and ~400 MB, so refuse more.
+MAX_SOURCE_BYTES = 1024 * 1024
 
 
 class SourceError(UserInputError):
@@ -82,8 +89,10 @@ class Project:
         self._modules: dict[Path, Module] = {}
 
     def load(self, rel: str) -> Module:
-        """The module at a path relative to the project (UserInputError if missing or not Python)."""
+        """The module at a path relative to the project (UserInputError if missing, outside it, or not Python)."""
         path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root):
+            raise UserInputError(f"{rel}: outside the project directory {self.root}")
         if not path.is_file():
             raise UserInputError(f"{rel}: file not found in {self.root}")
         return self._load_path(path)
@@ -93,12 +102,18 @@ class Project:
             return self._modules[path]
         rel = path.relative_to(self.root).as_posix()
         try:
-            source = path.read_text(encoding="utf-8")
-            tree = ast.parse(source, filename=rel)
+            with path.open("rb") as file:
+                data = file.read(MAX_SOURCE_BYTES + 1)
+            if len(data) > MAX_SOURCE_BYTES:
+                raise UserInputError(f"{rel}:1: larger than {MAX_SOURCE_BYTES // 1024} KiB; too large to read")
+            tree = ast.parse(data.decode("utf-8"), filename=rel)
         except SyntaxError as exc:
             raise UserInputError(f"{rel}:{exc.lineno or 1}: syntax error: {exc.msg}") from None
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (RecursionError, MemoryError):
+            raise UserInputError(f"{rel}:1: nested too deeply for Python's parser (an expression or block)") from None
+        except (UnicodeDecodeError, ValueError, OSError) as exc:
             raise UserInputError(f"{rel}:1: cannot read: {exc}") from None
+        _check_nesting(tree, rel)
         module = Module(path, rel, tree)
         _index(module, tree.body)
         self._modules[path] = module
@@ -219,10 +234,34 @@ class Project:
         raise ValueError("not a static value")
 
 
+def snippet(expr: ast.AST, limit: int = 60) -> str:
+    """The source of `expr` for a one-line message, shortened to `limit` characters."""
+    text = ast.unparse(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_nesting(tree: ast.Module, rel: str) -> None:
+    """UserInputError naming the line of an expression nested deeper than MAX_EXPRESSION_DEPTH (no recursion)."""
+    stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            inner = depth + isinstance(child, ast.expr)
+            child_line = getattr(child, "lineno", line)
+            if inner > MAX_EXPRESSION_DEPTH:
+                message = f"an expression nested more than {MAX_EXPRESSION_DEPTH} levels deep; too deep to read"
+                raise UserInputError(f"{rel}:{child_line}: {message}")
+            stack.append((child, inner, child_line))
+
+
 def _index(module: Module, body: list[ast.stmt]) -> None:
-    """Record top-level imports and definitions, looking into `if`/`try` blocks too."""
-    for stmt in body:
-        if isinstance(stmt, ast.Import):
+    """Record top-level imports and definitions, looking into `if`/`try` blocks too (in source order)."""
+    pending: list[Iterator[ast.stmt]] = [iter(body)]
+    while pending:
+        stmt = next(pending[-1], None)
+        if stmt is None:
+            pending.pop()
+        elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.asname:
                     module.imports[alias.asname] = ImportedModule(alias.name)
@@ -240,9 +279,6 @@ def _index(module: Module, body: list[ast.stmt]) -> None:
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
             module.defs[stmt.target.id] = stmt.value
         elif isinstance(stmt, ast.If):
-            _index(module, stmt.body)
-            _index(module, stmt.orelse)
+            pending.append(chain(stmt.body, stmt.orelse))
         elif isinstance(stmt, ast.Try):
-            _index(module, stmt.body)
-            for handler in stmt.handlers:
-                _index(module, handler.body)
+            pending.append(chain(stmt.body, *(handler.body for handler in stmt.handlers)))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild.cog.openapi_doc import Side, build_document
-from ocibuild.cog.pysource import Module, Project, SourceError, Symbol
+from ocibuild.cog.pysource import Module, Project, SourceError, Symbol, snippet
 from ocibuild.cog.schema_types import InputType, TypeReader, title_case
 from ocibuild.errors import UserInputError
 
@@ -261,7 +261,7 @@ def _static(project: Project, module: Module, expr: ast.expr, what: str) -> Any:
     try:
         return project.constant(expr, module)
     except ValueError:
-        raise SourceError(module, expr, f"{what} `{ast.unparse(expr)}` cannot be resolved statically") from None
+        raise SourceError(module, expr, f"{what} `{snippet(expr)}` cannot be resolved statically") from None
 
 
 def _enum_component(module: Module, arg: ast.arg, what: str, kind: InputType, choices: list[Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from ocibuild.cog.pysource import Module, Project, SourceError, Symbol
+from ocibuild.cog.pysource import Module, Project, SourceError, Symbol, snippet
 
 PRIMITIVES: dict[str, tuple[str, dict[str, Any]]] = {
     "builtins.str": ("str", {"type": "string"}),
@@ -119,7 +119,7 @@ class TypeReader:
                 raise SourceError(
                     module,
                     member,
-                    f"{what}: {ast.unparse(member)} cannot be part of a union; unions may only combine "
+                    f"{what}: {snippet(member)} cannot be part of a union; unions may only combine "
                     "str, int, float, bool, list and dict",
                 )
         schemas = [{**v.schema, "nullable": True} if nullable else v.schema for v in variants]
@@ -147,9 +147,9 @@ class TypeReader:
             return self.input_type(expr, module, what)
         if symbol is not None and symbol.module is not None and isinstance(symbol.node, ast.ClassDef):
             raise SourceError(
-                module, expr, f"{what}: class {ast.unparse(expr)} is not supported as an input type; {_INPUT_HELP}"
+                module, expr, f"{what}: class {snippet(expr)} is not supported as an input type; {_INPUT_HELP}"
             )
-        raise SourceError(module, expr, f"{what}: type {ast.unparse(expr)} is not supported; {_INPUT_HELP}")
+        raise SourceError(module, expr, f"{what}: type {snippet(expr)} is not supported; {_INPUT_HELP}")
 
     def _literal(self, expr: ast.AST, args: list[ast.expr], module: Module, what: str) -> InputType:
         values = []
@@ -172,7 +172,7 @@ class TypeReader:
             raise SourceError(
                 module,
                 expr,
-                f"output type {ast.unparse(expr)} is not supported: outputs cannot be Optional or a Union",
+                f"output type {snippet(expr)} is not supported: outputs cannot be Optional or a Union",
             )
         if opaque:
             return {"type": "object"}
@@ -197,7 +197,7 @@ class TypeReader:
         if name in _CONCAT_ITERATORS and len(args) == 1:
             item = self._name(args[0], module)
             if item is None or item.qualified != "builtins.str":
-                raise SourceError(module, expr, f"{ast.unparse(expr)}: ConcatenateIterator must yield str")
+                raise SourceError(module, expr, f"{snippet(expr)}: ConcatenateIterator must yield str")
             return {
                 "type": "array",
                 "items": {"type": "string"},
@@ -209,7 +209,7 @@ class TypeReader:
         raise SourceError(
             module,
             expr,
-            f"output type {ast.unparse(expr)} is not supported; use a primitive, Path, list[T], dict[str, T], "
+            f"output type {snippet(expr)} is not supported; use a primitive, Path, list[T], dict[str, T], "
             "a BaseModel or TypedDict class, Iterator[T] or ConcatenateIterator[str]",
         )
 

@@ -24,6 +24,11 @@ NOT_READY = {
     "error": "Setup has not finished yet. Wait until it has finished, or GET /health-check for status.",
     "status": "failed",
 }
+SETUP_FAILED = {
+    "error": "Setup failed, so this runner cannot run predictions. GET /health-check for the setup logs.",
+    "status": "failed",
+}
+DRAINING = {"error": "The runner is shutting down and accepts no new predictions.", "status": "failed"}
 DEFUNCT = {"error": "The model worker has exited; the runner must be restarted.", "status": "failed"}
 AT_CAPACITY = {"error": "At capacity - all prediction slots busy", "status": "failed"}
 ID_MISMATCH = {
@@ -171,10 +176,9 @@ class Application:
         if wants_stream and not self.schema.streaming:
             return json_response(406, {"error": NO_STREAMING})
         supervisor = self.supervisor
-        if supervisor.state == "DEFUNCT":
-            return json_response(503, DEFUNCT)
-        if supervisor.state != "READY" or self.draining:
-            return json_response(503, NOT_READY)
+        unavailable = self._unavailable()
+        if unavailable is not None:
+            return json_response(503, unavailable)
         if path_id is not None:
             if envelope.get("id") not in (None, path_id):
                 return json_response(422, {"detail": [ID_MISMATCH]})
@@ -212,6 +216,15 @@ class Application:
         if request.header("prefer") == "respond-async":
             return json_response(202, {"id": prediction.id, "status": "starting"})
         return await self._wait(prediction, request)
+
+    def _unavailable(self) -> dict[str, str] | None:
+        """Why predictions cannot be taken now (the 503 body), or None when they can."""
+        if self.draining:
+            return DRAINING
+        state = self.supervisor.state
+        if state == "READY":
+            return None
+        return {"DEFUNCT": DEFUNCT, "SETUP_FAILED": SETUP_FAILED}.get(state, NOT_READY)
 
     async def _wait(self, prediction: Prediction, request: Request) -> Response:
         """Sync mode: answer when the prediction ends; cancel it if the client goes away first."""

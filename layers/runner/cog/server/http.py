@@ -17,7 +17,7 @@ import sys
 from cog import RUNNER_VERSION, __version__
 from cog.server import log
 from cog.server.app import Application, Schema
-from cog.server.httpcore import serve
+from cog.server.httpcore import Limits, serve
 from cog.server.supervisor import Supervisor, reap_children
 
 SCHEMA_PATH = pathlib.Path(".cog/openapi_schema.json")
@@ -60,6 +60,17 @@ def _setup_timeout() -> float | None:
     return float(value) if value else None
 
 
+def _limits() -> Limits:
+    """Client limits; ``COG_RUNNER_HEADER_TIMEOUT``, ``COG_RUNNER_IDLE_TIMEOUT`` (seconds) and
+    ``COG_RUNNER_MAX_CONNECTIONS`` override the defaults (an ocibuild extension)."""
+    default = Limits()
+    return Limits(
+        header_timeout=float(os.environ.get("COG_RUNNER_HEADER_TIMEOUT") or default.header_timeout),
+        idle_timeout=float(os.environ.get("COG_RUNNER_IDLE_TIMEOUT") or default.idle_timeout),
+        max_connections=int(os.environ.get("COG_RUNNER_MAX_CONNECTIONS") or default.max_connections),
+    )
+
+
 class Server:
     """Ties the HTTP listener, the worker supervisor and process signals together."""
 
@@ -73,7 +84,7 @@ class Server:
         supervisor = Supervisor(slots, arguments.x_mode, arguments.upload_url, _setup_timeout())
         app = Application(supervisor, load_schema(), self.request_stop)
         port = int(os.environ.get("PORT", "5000"))
-        listener, connections = await serve(app.handle, arguments.host, port)
+        listener, connections = await serve(app.handle, arguments.host, port, _limits())
         log.info("listening", host=arguments.host, port=port, runner=RUNNER_VERSION)
         self._install_signals(arguments.await_explicit_shutdown)
         await supervisor.start()

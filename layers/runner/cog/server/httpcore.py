@@ -1,7 +1,9 @@
 """A small asyncio HTTP/1.1 server: keep-alive, Content-Length and chunked bodies, streamed responses.
 
 Requests on one connection are handled one at a time, in order. The application is an async callable
-``handle(request) -> Response | StreamingResponse``.
+``handle(request) -> Response | StreamingResponse``. Clients are bounded: a head must arrive within the header
+timeout, a connection that sends nothing (between requests, or mid-body) for the idle timeout is closed, and at
+most ``max_connections`` are open at once; a request being handled has no deadline (predictions can be long).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cog.server import log
+from cog.server.httpparse import MAX_HEADER_BYTES, BadRequest, RequestParser
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 100 * 1024 * 1024
+LINGER_S = 1.0
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 
 
@@ -54,41 +56,65 @@ class StreamingResponse:
 Handler = Callable[[Request], Awaitable["Response | StreamingResponse"]]
 
 
-class BadRequest(Exception):
-    pass
+@dataclass(frozen=True)
+class Limits:
+    """How long a client may take, and how many may be connected at once."""
+
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    max_connections: int = 256
 
 
 class HttpProtocol(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, handle: Handler, connections: set[HttpProtocol]) -> None:
+    def __init__(self, handle: Handler, connections: set[HttpProtocol], limits: Limits) -> None:
         self._handle = handle
         self._connections = connections
+        self._limits = limits
         self._buffer = bytearray()
+        self._parser = RequestParser()
         self._transport: asyncio.Transport | None = None
         self._current: Request | None = None
         self._busy = False
         self._closing = False
+        self._paused = False
+        self._lingering = False
+        self._head_since: float | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._can_write = asyncio.Event()
         self._can_write.set()
 
     # -- asyncio callbacks -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if len(self._connections) >= self._limits.max_connections:
+            self._busy = True  # answered at once; nothing it sends is parsed
+            self._write_response(Response(503, b'{"error":"too many open connections","status":"failed"}'))
+            return
         self._connections.add(self)
+        self._schedule()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
         self._closing = True
         self._can_write.set()
+        if self._timer is not None:
+            self._timer.cancel()
         if self._current is not None:
             for callback in self._current.on_disconnect:
                 callback()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         self._buffer += data
         if not self._busy:
             self._next_request()
+        elif len(self._buffer) > MAX_HEADER_BYTES and not self._paused and self._transport is not None:
+            self._paused = True  # a pipelining client waits until the request in hand is answered
+            self._transport.pause_reading()
 
     def pause_writing(self) -> None:
         self._can_write.clear()
@@ -104,56 +130,59 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    # -- parsing -----------------------------------------------------------------------------------
+    # -- parsing and deadlines ---------------------------------------------------------------------
     def _next_request(self) -> None:
         try:
-            parsed = self._parse()
+            parsed = self._parser.parse(self._buffer)
         except BadRequest as exc:
-            self._write_response(Response(400, str(exc).encode(), "text/plain; charset=utf-8", close=True))
+            self._refuse(exc.status, str(exc))
             return
         if parsed is None:
+            self._schedule()
             return
-        request, keep_alive = parsed
+        head, body = parsed
+        connection = head.headers.get("connection", "").lower()
+        keep_alive = connection != "close" if head.version == "HTTP/1.1" else connection == "keep-alive"
+        path = urllib.parse.unquote(head.target.split("?", 1)[0])
+        request = Request(head.method, path, head.headers, body)
         self._busy = True
+        self._head_since = None
         self._current = request
         asyncio.get_running_loop().create_task(self._serve(request, keep_alive))
 
-    def _parse(self) -> tuple[Request, bool] | None:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
-                raise BadRequest("request header too large")
-            return None
-        lines = self._buffer[:end].decode("latin-1").split("\r\n")
-        try:
-            method, target, version = lines[0].split(" ")
-        except ValueError:
-            raise BadRequest("malformed request line") from None
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body_start = end + 4
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            decoded = _decode_chunked(self._buffer, body_start)
-            if decoded is None:
-                return None
-            body, consumed = decoded
+    def _refuse(self, status: int, reason: str) -> None:
+        self._busy = True  # read nothing more: the framing is lost
+        self._write_response(Response(status, reason.encode(), "text/plain; charset=utf-8", close=True))
+
+    def _schedule(self) -> None:
+        """Move the deadline for what the connection is waiting for: a head, more body, or the next request."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._parser.reading_head:
+            self._deadline = now + self._limits.idle_timeout
+        elif self._buffer:
+            if self._head_since is None:
+                self._head_since = now
+            self._deadline = self._head_since + self._limits.header_timeout
         else:
-            raw_length = headers.get("content-length") or "0"
-            if not raw_length.isdigit():
-                raise BadRequest("invalid Content-Length")
-            length = int(raw_length)
-            if length > MAX_BODY_BYTES:
-                raise BadRequest("request body too large")
-            if len(self._buffer) < body_start + length:
-                return None
-            body, consumed = bytes(self._buffer[body_start : body_start + length]), body_start + length
-        del self._buffer[:consumed]
-        connection = headers.get("connection", "").lower()
-        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-        path = urllib.parse.unquote(target.split("?", 1)[0])
-        return Request(method, path, headers, body), keep_alive
+            self._deadline = now + self._limits.idle_timeout
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._busy or self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._expire)
+        elif self._buffer or not self._parser.reading_head:
+            self._refuse(408, "request not received in time")
+        else:
+            self.close()
 
     # -- responding --------------------------------------------------------------------------------
     async def _serve(self, request: Request, keep_alive: bool) -> None:
@@ -167,15 +196,19 @@ class HttpProtocol(asyncio.Protocol):
         if isinstance(response, StreamingResponse):
             await self._stream(response)
             keep_alive = keep_alive and not self._closing
+            if not keep_alive:
+                self.close()
         else:
             keep_alive = keep_alive and not response.close
             self._write_response(response, keep_alive)
         self._current = None
         self._busy = False
         if not keep_alive:
-            self.close()
-        elif self._buffer:
-            self._next_request()
+            return
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        self._next_request()
 
     def _head(self, status: int, content_type: str, headers: list[tuple[str, str]], extra: str) -> bytes:
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}", f"content-type: {content_type}"]
@@ -191,7 +224,16 @@ class HttpProtocol(asyncio.Protocol):
             self._head(response.status, response.content_type, response.headers, extra) + response.body
         )
         if not keep_alive:
-            self.close()
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close after the answer, dropping what the client still sends for a moment: it reads the answer, not a
+        reset (closing a socket with unread input makes the kernel send RST, which can discard the answer)."""
+        assert self._transport is not None
+        self._lingering = True
+        if self._transport.can_write_eof():
+            self._transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self._transport.close)
 
     async def _stream(self, response: StreamingResponse) -> None:
         assert self._transport is not None
@@ -207,40 +249,17 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.write(b"0\r\n\r\n")
 
 
-def _decode_chunked(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
-    """Decode a chunked body starting at ``start``; ``None`` until it is complete."""
-    body = bytearray()
-    position = start
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            return None
-        try:
-            size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
-        except ValueError:
-            raise BadRequest("malformed chunk size") from None
-        if size < 0 or len(body) + size > MAX_BODY_BYTES:
-            raise BadRequest("request body too large" if size > 0 else "malformed chunk size")
-        position = line_end + 2
-        if size == 0:
-            trailer_end = buffer.find(b"\r\n", position)
-            return (bytes(body), trailer_end + 2) if trailer_end >= 0 else None
-        if len(buffer) < position + size + 2:
-            return None
-        body += buffer[position : position + size]
-        if len(body) > MAX_BODY_BYTES:
-            raise BadRequest("request body too large")
-        position += size + 2
-
-
 def _log_failure(exc: Exception) -> None:
     log.error("request handler crashed", error=repr(exc))
 
 
-async def serve(handle: Handler, host: str, port: int) -> tuple[asyncio.AbstractServer, set[HttpProtocol]]:
+async def serve(
+    handle: Handler, host: str, port: int, limits: Limits | None = None
+) -> tuple[asyncio.AbstractServer, set[HttpProtocol]]:
     """Listen on (host, port); returns the server and the live connections (for draining)."""
     connections: set[HttpProtocol] = set()
+    chosen = limits or Limits()
     server = await asyncio.get_running_loop().create_server(
-        lambda: HttpProtocol(handle, connections), host, port, reuse_address=True
+        lambda: HttpProtocol(handle, connections, chosen), host, port, reuse_address=True
     )
     return server, connections
