@@ -228,8 +228,8 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ocibuild.cog.build import OUTPUT_DIRNAME, build_project, find_cog_yaml
-    from ocibuild.cog.config import load_config
+    from ocibuild.cog.build import OUTPUT_DIRNAME, build_project
+    from ocibuild.cog.config import find_cog_yaml, load_config
     from ocibuild.outputs import write_outputs
 
     reporter = Reporter(quiet=args.quiet)
@@ -356,7 +356,7 @@ def _emit(lines: list[str], digest: str, args: argparse.Namespace) -> None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from ocibuild.cog.build import find_cog_yaml
+    from ocibuild.cog.config import find_cog_yaml
     from ocibuild.cog.schema import schema_command
 
     print(schema_command(find_cog_yaml(args.path)))

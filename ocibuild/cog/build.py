@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ocibuild.cog.config import LoadedConfig, load_config
+from ocibuild.cog.config import LoadedConfig, find_cog_yaml, load_config
 from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
 from ocibuild.cog.lockfile import LOCK_NAME, read_project_lock, write_project_lock
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
 from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
 from ocibuild.cog.schema import generate_schema, openapi_json
-from ocibuild.errors import UserInputError
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
 from ocibuild.oci.parallel import run_parallel
@@ -74,18 +73,6 @@ class BuildResult:
     @property
     def digest(self) -> str:
         return self.target.digest
-
-
-def find_cog_yaml(path: Path) -> Path:
-    """``path`` itself when it is a file, else ``path/cog.yaml``; one-line errors otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "cog.yaml"
-    if not path.exists():
-        raise UserInputError(f"{path}: no such file (expected a cog.yaml or a directory holding one)")
-    if not path.is_file():
-        raise UserInputError(f"{path}: not a regular file")
-    return path
 
 
 def load_project(cog_yaml: Path, options: BuildOptions) -> LoadedConfig:
