@@ -12,7 +12,8 @@ Project (temporary): cog.yaml python 3.11 + requirements ``torch==2.13.0`` + a t
 - the single-pass floor as in scripts/bench_layers.py: sha256 + ISA-L gzip-1 (both cores) + sha256 over the
   layer tars already in memory (no file reads, no headers), and the end-to-end layer throughput of the cold
   build (uncompressed layer bytes / wall time, downloads excluded) against it.
-Goals: cold <= 0.5x the baseline; no-op < 1 s; code-change < 2 s; end-to-end >= 0.7x the floor.
+Goals: cold <= 0.5x the baseline; no-op < 0.3 s and code-change < 0.5 s (beside the interpreter's bare
+start-up, measured in the same run); end-to-end >= 0.7x the floor.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def ocibuild(*args: str) -> tuple[float, str]:
     if proc.returncode != 0:
         sys.exit(f"ocibuild {' '.join(args)} failed:\n{proc.stderr}")
     return seconds, proc.stdout.strip().rsplit("@", 1)[-1]
+
+
+def timed_command(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - start
 
 
 def sh(script: str) -> float:
@@ -149,7 +156,6 @@ def run(work: Path, runs: int) -> None:
     (project / "predict.py").write_text(PREDICT)
 
     # Untimed: a first build writes ocibuild.lock (uv resolves once); a baseline install warms uv's own cache.
-    # (Not `ocibuild lock`: it would re-resolve and rewrite the repository's base-image lock.)
     ocibuild(str(project), "--find-links", WHEELS, "--cache-dir", str(work / "warmup-cache"), "-q")
     shutil.rmtree(work / "warmup-cache")
     baseline(work, project, [], "cat")
@@ -170,6 +176,7 @@ def run(work: Path, runs: int) -> None:
             f.write(f"# change {i}\n")
         code_change.append(ocibuild(str(project), "--find-links", WHEELS, "--cache-dir", str(cache), "-q")[0])
 
+    bare = min(timed_command([sys.executable, "-c", "pass"]) for _ in range(runs))
     debs = base_debs(cache)
     base6 = baseline(work, project, debs, "pigz -n")
     base1 = baseline(work, project, debs, "pigz -1 -n")
@@ -199,7 +206,7 @@ def run(work: Path, runs: int) -> None:
     for name in base6:
         print(f"  {name:34s} pigz -6: {base6[name]:6.2f} s   pigz -1: {base1[name]:6.2f} s")
     print(f"  {'total':34s} pigz -6: {total6:6.2f} s   pigz -1: {total1:6.2f} s")
-    print("ours (CLI wall time, incl. ~0.4 s interpreter start):")
+    print("ours (CLI wall time):")
     print(
         f"  cold, empty cache dir (downloads .debs + deps)  {cold_empty:6.2f} s  = {cold_empty / total6:.2f}x baseline"
         f" (-6), {cold_empty / total1:.2f}x (-1)   goal <= 0.5x"
@@ -208,10 +215,13 @@ def run(work: Path, runs: int) -> None:
         f"  cold, cache holds downloads only (layers cold)  {cold_layers:6.2f} s = {cold_layers / total6:.2f}x baseline"
         f" (-6), {cold_layers / total1:.2f}x (-1)"
     )
-    print(f"  no-op rebuild (best of {runs})                    {noop:6.2f} s   goal < 1 s")
+    print(f"  bare interpreter start-up (python -c pass)     {bare:6.2f} s")
+    print(
+        f"  no-op rebuild (best of {runs})                    {noop:6.2f} s = bare + {noop - bare:.2f} s   goal < 0.3 s"
+    )
     print(
         f"  code-change rebuild (best of {runs}; all: {', '.join(f'{s:.2f}' for s in code_change)})"
-        f"  {min(code_change):6.2f} s   goal < 2 s"
+        f"  {min(code_change):6.2f} s = bare + {min(code_change) - bare:.2f} s   goal < 0.5 s"
     )
     e2e = layer_bytes / 1e6 / cold_layers
     floor_rate = floor_mb / floor

@@ -116,12 +116,15 @@ def load_config(path: Path) -> LoadedConfig:
     if not isinstance(data, dict):
         raise UserInputError(f"{name}:1:1: (root): must be a mapping, not {_kind(data)}")
     _use_raw_versions(data, text)
-    config = _validate(data, marks, name)
+    dropped = _drop_unknown(data)
+    ignored = [f"{name}:{_at(marks.key(path))}: {_dotted(path)}: {message}" for path, message in dropped]
+    config = _validate(data, marks, name, [path for path, _ in dropped])
     project_dir = path.resolve().parent
     problems = config_rules.check(config, project_dir)
     if problems:
         raise UserInputError(_format(name, marks, problems[0].path, problems[0].message, problems[0].at_key))
     warnings = [f"{name}:{_at(marks.key(p))}: {message}" for p, message in config_rules.deprecations(config)]
+    warnings = [*ignored, *warnings]
     loaded = LoadedConfig(config, project_dir, path, warnings)
     cuda = _resolve_cuda(loaded, marks, name)
     if cuda is not None:
@@ -211,11 +214,17 @@ def _use_raw_versions(data: dict[str, Any], text: str) -> None:
             build[path[1]] = raw
 
 
-def _validate(data: dict[str, Any], marks: Marks, name: str) -> CogConfig:
+def _validate(data: dict[str, Any], marks: Marks, name: str, dropped: list[FieldPath]) -> CogConfig:
     try:
         return CogConfig.model_validate(data)
     except ValidationError as exc:
         errors = [(_data_path(data, e["loc"]), e) for e in exc.errors()]
+        for path, error in errors:  # a required key that was misspelt: name the misspelling, not "is required"
+            near = [p for p in dropped if p[:-1] == path[:-1] and error["type"] == "missing"]
+            near = [p for p in near if difflib.get_close_matches(str(p[-1]), [str(path[-1])])]
+            if near:
+                hint = f"unknown key; did you mean {path[-1]!r}?"
+                raise UserInputError(_format(name, marks, near[0], hint, at_key=True)) from None
         path, error = max(errors, key=lambda pe: (len(pe[0]), pe[1]["type"] == "extra_forbidden"))
         if error["type"] == "extra_forbidden":
             raise UserInputError(_format(name, marks, path, _unknown_key(path), at_key=True)) from None
@@ -237,6 +246,33 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
         elif index == len(loc) - 1 and isinstance(part, str) and isinstance(current, dict):
             path.append(part)
     return tuple(path)
+
+
+def _drop_unknown(data: dict[str, Any]) -> list[tuple[FieldPath, str]]:
+    """Remove keys Cog's typed loader would drop (it ignores unknown keys); each one becomes a warning."""
+    dropped: list[tuple[FieldPath, str]] = []
+    for shape, model in _SHAPES.items():
+        for path, node in _nodes(data, shape):
+            if not isinstance(node, dict):
+                continue
+            for key in [k for k in node if k not in model.model_fields]:
+                dropped.append(
+                    ((*path, key), _unknown_key((*path, key)).replace("unknown key", "unknown key, ignored"))
+                )
+                del node[key]
+    return sorted(dropped, key=lambda item: [str(part) for part in item[0]])
+
+
+def _nodes(data: Any, shape: tuple[str, ...], path: FieldPath = ()) -> list[tuple[FieldPath, Any]]:
+    """The values at ``shape`` (``*`` stands for every list item) with their paths."""
+    if not shape:
+        return [(path, data)]
+    head, rest = shape[0], shape[1:]
+    if head == "*":
+        items = list(enumerate(data)) if isinstance(data, list) else []
+    else:
+        items = [(head, data[head])] if isinstance(data, dict) and head in data else []
+    return [found for key, value in items for found in _nodes(value, rest, (*path, key))]
 
 
 def _unknown_key(path: FieldPath) -> str:

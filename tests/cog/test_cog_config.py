@@ -126,6 +126,35 @@ def test_deprecations_warn_with_position(tmp_path: Path, text: str, warning: str
     assert load_config(write(tmp_path, text)).warnings == [warning]
 
 
+# Keys Cog's typed loader drops: a warning each (with its position and a hint), never an error.
+IGNORED = {
+    "unknown top-level key": (
+        PY + "prdict: a.py:P\n",
+        "cog.yaml:3:1: prdict: unknown key, ignored; did you mean 'predict'?",
+    ),
+    "build key at top level": (
+        'python_version: "3.12"\n' + PY,
+        "cog.yaml:1:1: python_version: unknown key, ignored; did you mean 'build.python_version'?",
+    ),
+    "unknown key without a close match": (
+        PY + "zzz: 1\n",
+        "cog.yaml:3:1: zzz: unknown key, ignored; expected one of: build, image, model, run, predict, train, "
+        "concurrency, environment, weights",
+    ),
+    "removed key": (
+        PY + "  fast: true\n",
+        "cog.yaml:3:3: build.fast: unknown key, ignored; expected one of: python_version, gpu, cuda, cudnn, "
+        "python_requirements, python_packages, system_packages, run, pre_install, sdk_version",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IGNORED))
+def test_unknown_keys_are_ignored_with_a_warning_as_cog_does(tmp_path: Path, case: str) -> None:
+    text, warning = IGNORED[case]
+    assert load_config(write(tmp_path, text)).warnings == [warning]
+
+
 # Each rule of cog.yaml with one failing example and its exact one-line message.
 RULES = {
     "not YAML": ("build: [1, 2\n", "cog.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
@@ -138,21 +167,6 @@ RULES = {
     "unknown key with hint": (
         'build:\n  pyton_version: "3.12"\n',
         "cog.yaml:2:3: build.pyton_version: unknown key; did you mean 'python_version'?",
-    ),
-    "unknown top-level key": (PY + "prdict: a.py:P\n", "cog.yaml:3:1: prdict: unknown key; did you mean 'predict'?"),
-    "build key at top level": (
-        'python_version: "3.12"\n' + PY,
-        "cog.yaml:1:1: python_version: unknown key; did you mean 'build.python_version'?",
-    ),
-    "unknown key without a close match": (
-        PY + "zzz: 1\n",
-        "cog.yaml:3:1: zzz: unknown key; expected one of: build, image, model, run, predict, train, concurrency, "
-        "environment, weights",
-    ),
-    "removed key": (
-        PY + "  fast: true\n",
-        "cog.yaml:3:3: build.fast: unknown key; expected one of: python_version, gpu, cuda, cudnn, "
-        "python_requirements, python_packages, system_packages, run, pre_install, sdk_version",
     ),
     "python_version format": (
         'build:\n  python_version: "3"\n',
