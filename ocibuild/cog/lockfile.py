@@ -121,5 +121,19 @@ def _describe(name: str, old: dict[str, Any], new: dict[str, Any]) -> str:
     added = sorted(set(inner_new) - set(inner_old))
     removed = sorted(set(inner_old) - set(inner_new))
     changed = sorted(k for k in set(inner_old) & set(inner_new) if inner_old[k] != inner_new[k])
-    parts = [f"+{k}" for k in added] + [f"-{k}" for k in removed] + [f"~{k}" for k in changed]
+    parts = [f"+{k}" for k in added] + [f"-{k}" for k in removed]
+    parts += [f"~{k}{_distributions(inner_old[k], inner_new[k])}" for k in changed]
     return " ".join(parts) or "changed"
+
+
+def _distributions(old: Any, new: Any) -> str:
+    """`` (+a==1, b 1 -> 2, -c)`` for two Python sections; empty for anything else."""
+    try:
+        before = {d["name"]: d["version"] for d in old["distributions"]}
+        after = {d["name"]: d["version"] for d in new["distributions"]}
+    except (KeyError, TypeError):
+        return ""
+    parts = [f"+{n}=={after[n]}" for n in sorted(set(after) - set(before))]
+    parts += [f"{n} {before[n]} -> {after[n]}" for n in sorted(set(before) & set(after)) if before[n] != after[n]]
+    parts += [f"-{n}" for n in sorted(set(before) - set(after))]
+    return f" ({', '.join(parts)})" if parts else ""

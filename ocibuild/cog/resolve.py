@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocibuild.cog.config import LoadedConfig
+from ocibuild.cog.contract import COG_SDK_DEPENDENCIES
 from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, lock_changes
 from ocibuild.errors import UserInputError
 from ocibuild.oci import Platform, Store
@@ -92,7 +93,7 @@ def resolve_project(loaded: LoadedConfig, previous: ProjectLock | None, options:
     new = ProjectLock(recipes=recipe_versions())
     reqs = read_requirements(
         loaded.project_dir, loaded.config.build.python_requirements, loaded.config.build.python_packages or None
-    )
+    ).with_defaults(COG_SDK_DEPENDENCIES, "the cog SDK's dependencies")
     weight_sets = _resolve_weights(loaded, old, new, options, guard)
     inputs = [_resolve_platform(loaded, platform, reqs, old, new, options, guard) for platform in options.platforms]
     changes = lock_changes(previous, new)

@@ -8,10 +8,11 @@ accepted and ignored). ``cog`` and ``coglet`` are dropped with a warning: the im
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,15 @@ class Requirements:
     def names(self) -> set[str]:
         """The normalised names of the direct requirements (local archives and URLs without a name excluded)."""
         return {r.name for r in self.requirements if r.name}
+
+    def with_defaults(self, defaults: Sequence[str], location: str) -> Requirements:
+        """These requirements plus each of ``defaults`` (PEP 508 lines) whose project they do not name already."""
+        extra = []
+        for line in defaults:
+            name = normalize_name(re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0])
+            if name not in self.names:
+                extra.append(Requirement(line, location, name))
+        return dataclasses.replace(self, requirements=(*self.requirements, *extra))
 
     def absolute(self, value: str) -> str:
         """A project-relative path (``./x``) as an absolute path; URLs and absolute paths unchanged."""
