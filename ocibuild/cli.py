@@ -228,8 +228,8 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ocibuild.cog.build import OUTPUT_DIRNAME, build_project
-    from ocibuild.cog.config import find_cog_yaml, load_config
+    from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
+    from ocibuild.memo import recall, remember
     from ocibuild.outputs import write_outputs
 
     reporter = Reporter(quiet=args.quiet)
@@ -241,21 +241,54 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
+    store = _open_store(args)
+    memo = _memo_key(args, cog_yaml, output)
+    hit = recall(store, memo) if memo is not None else None
+    if hit is not None:
+        target, sde = hit
+        reporter.step(f"unchanged since the last build (project, lock, options and ocibuild): {target.digest}")
+        _emit(write_outputs(target, output, args.tarball, args.tag, reporter, sde), target.digest, args)
+        return 0
+
+    from ocibuild.cog.build import build_project
+    from ocibuild.cog.config import load_config
+
     if args.push and not args.tag and not load_config(cog_yaml).config.image:
         raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: in cog.yaml")
-    options = _build_options(args, _open_store(args), reporter)
+    options = _build_options(args, store, reporter)
     options.exclude_paths = _inside(cog_yaml.parent, [output, args.tarball])
     result = build_project(cog_yaml, options)
     if args.verify_reproducible:
         from ocibuild.reproducible import verify_reproducible
 
         verify_reproducible(cog_yaml, options, result)
+    if memo is not None and _memo_key(args, cog_yaml, output) == memo:  # nothing changed while building
+        remember(store, memo, result.target, result.source_date_epoch)
     refs = args.tag or ([result.loaded.config.image] if args.push and result.loaded.config.image else [])
     lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch)
     if args.push:
         lines = _push(result.target, refs, args)
     _emit(lines, result.digest, args)
     return 0
+
+
+def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | None:
+    """The build memo's key, for builds that only read the project (None: always build)."""
+    if args.push or args.verify_reproducible or args.update_lock or args.secret or args.ca_cert:
+        return None
+    from ocibuild.memo import memo_key
+    from ocibuild.sde import resolve_source_date_epoch
+
+    project = cog_yaml.parent
+    options = {
+        "cog_yaml": cog_yaml.name,
+        "platforms": [str(p) for p in _platforms(args.platform)],
+        "format": args.format,
+        "compression": args.compression,
+        "source_date_epoch": resolve_source_date_epoch(args.source_date_epoch, project),
+        "find_links": list(args.find_links),
+    }
+    return memo_key(project, options, _inside(project, [output, args.tarball]))
 
 
 def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
@@ -356,7 +389,7 @@ def _emit(lines: list[str], digest: str, args: argparse.Namespace) -> None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from ocibuild.cog.config import find_cog_yaml
+    from ocibuild.cog.files import find_cog_yaml
     from ocibuild.cog.schema import schema_command
 
     print(schema_command(find_cog_yaml(args.path)))

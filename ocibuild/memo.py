@@ -11,10 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ocibuild.cog.files import OUTPUT_DIRNAME
+from ocibuild.oci.descriptor import Descriptor
+from ocibuild.oci.digest import sha256_digest
+from ocibuild.oci.image import Image, Index
+from ocibuild.oci.layout import LayoutError, read_target
 from ocibuild.oci.store import Store
 
 RECORD_PREFIX = "build-memo/1|"
@@ -23,16 +29,25 @@ SKIP_DIRS = frozenset({".git", "__pycache__"})
 
 def memo_key(project_dir: Path, options: dict[str, Any], skipped: Iterable[str] = ()) -> str:
     """The digest of the project tree, ocibuild itself and ``options`` (JSON-ready values)."""
-    h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
+    h = hashlib.sha256(json.dumps([options, sys.version, _installed()], sort_keys=True, default=str).encode())
     for root in _ocibuild_roots():
         _hash_tree(h, root, frozenset())
-    _hash_tree(h, Path(project_dir).resolve(), frozenset({".ocibuild", *skipped}))
+    _hash_tree(h, Path(project_dir).resolve(), frozenset({OUTPUT_DIRNAME, *skipped}))
     return h.hexdigest()
 
 
 def _ocibuild_roots() -> list[Path]:
     package = Path(__file__).resolve().parent
     return [package, *(p for p in (package.parent / "layers", package.parent / "base-images") if p.is_dir())]
+
+
+def _installed() -> list[str]:
+    """The distributions (name and version) beside ocibuild: a new uv or compressor is a new key."""
+    site = Path(__file__).resolve().parents[1]
+    try:
+        return sorted(name for name in os.listdir(site) if name.endswith(".dist-info"))
+    except OSError:
+        return []
 
 
 def _hash_tree(h: Any, root: Path, skipped_at_root: frozenset[str]) -> None:
@@ -54,7 +69,7 @@ def _walk(root: Path, skipped_at_root: frozenset[str]) -> Iterator[tuple[str, os
             continue
         for entry in names:
             rel = f"{prefix}{entry.name}"
-            if entry.name in SKIP_DIRS or (not prefix and rel in skipped_at_root) or rel in skipped_at_root:
+            if entry.name in SKIP_DIRS or rel in skipped_at_root:
                 continue
             st = entry.stat(follow_symlinks=False)
             link = os.readlink(entry.path) if entry.is_symlink() else ""
@@ -63,16 +78,37 @@ def _walk(root: Path, skipped_at_root: frozenset[str]) -> Iterator[tuple[str, os
                 stack.append(rel + "/")
 
 
-def recall(store: Store, key: str) -> dict[str, Any] | None:
-    """The recorded result for ``key`` when every blob it names is still in the store."""
+def recall(store: Store, key: str) -> tuple[Image | Index, int] | None:
+    """The image recorded for ``key`` and its SOURCE_DATE_EPOCH, when every blob it needs is still in the store."""
     record = store.lookup(RECORD_PREFIX + key)
     if record is None:
         return None
-    blobs = record.get("blobs", [])
-    if not all(isinstance(b, list) and len(b) == 2 and store.has_blob(b[0], b[1]) for b in blobs):
+    try:
+        blobs = [(str(d), int(s)) for d, s in record["blobs"]]
+        if not all(store.has_blob(d, s) for d, s in blobs):
+            return None
+        top = Descriptor(record["media_type"], record["digest"], int(record["size"]))
+        return read_target(store.root, top, verify_layers=False), int(record["source_date_epoch"])
+    except (KeyError, TypeError, ValueError, OSError, LayoutError):
         return None
-    return record
 
 
-def remember(store: Store, key: str, record: dict[str, Any]) -> None:
+def remember(store: Store, key: str, target: Image | Index, source_date_epoch: int) -> None:
+    """Record ``target`` for ``key``: its manifests and configs go into the store beside its layers."""
+    if isinstance(target, Index) and target.artifact_blobs:
+        return  # managed-weight artifacts are not read back from a store: such builds always run
+    images = target.images if isinstance(target, Index) else (target,)
+    top = target.index_bytes if isinstance(target, Index) else target.manifest_bytes
+    documents = [top, *(b for image in images for b in (image.manifest_bytes, image.config_bytes))]
+    for data in documents:
+        store.put_bytes(data)
+    blobs = [[sha256_digest(d), len(d)] for d in documents]
+    blobs += [[layer.digest, layer.size] for image in images for layer in image.layers]
+    record = {
+        "digest": target.digest,
+        "size": len(top),
+        "media_type": target.media_type,
+        "source_date_epoch": source_date_epoch,
+        "blobs": blobs,
+    }
     store.record(RECORD_PREFIX + key, record)

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ocibuild.cog.config import LoadedConfig, find_cog_yaml, load_config
+from ocibuild.cog.config import LoadedConfig, load_config
 from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
+from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
 from ocibuild.cog.lockfile import LOCK_NAME, read_project_lock, write_project_lock
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
 from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
@@ -36,8 +37,6 @@ from ocibuild.sources.project.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
 from ocibuild.sources.project.weights import find_weights, project_weight_files, weights_layers
 from ocibuild.sources.python import pip_freeze, python_recipes
 from ocibuild.sources.runner import runner_recipe, runner_version
-
-OUTPUT_DIRNAME = ".ocibuild"
 
 
 @dataclass

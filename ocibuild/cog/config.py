@@ -301,15 +301,3 @@ def _resolve_cuda(loaded: LoadedConfig, marks: Marks, name: str) -> CudaChoice |
     except UserInputError as exc:
         where = ("build", "cudnn") if build.cudnn else ("build", "cuda") if build.cuda else ("build", "gpu")
         raise UserInputError(_format(name, marks, where, str(exc))) from None
-
-
-def find_cog_yaml(path: Path) -> Path:
-    """``path`` itself when it is a file, else ``path/cog.yaml``; one-line errors otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "cog.yaml"
-    if not path.exists():
-        raise UserInputError(f"{path}: no such file (expected a cog.yaml or a directory holding one)")
-    if not path.is_file():
-        raise UserInputError(f"{path}: not a regular file")
-    return path

@@ -187,3 +187,8 @@ def iter_blob_sources(target: Image | Index) -> list[BlobSource]:
     for digest, source in [(target.digest, own), *target.blobs()]:
         seen.setdefault(digest, source)
     return list(seen.items())
+
+
+def read_target(directory: Path, descriptor: Descriptor, verify_layers: bool = True) -> Image | Index:
+    """The image or index ``descriptor`` names, read from ``directory/blobs`` (a layout, or a store's root)."""
+    return _read_manifest(directory, descriptor, verify_layers)
