@@ -378,7 +378,7 @@ def _inside(project: Path, paths: list[Path | None]) -> list[str]:
 
 
 def _emit(lines: list[str], digest: str, args: argparse.Namespace) -> None:
-    from ocibuild.registry.output import write_digest_file, write_image_refs
+    from ocibuild.outputs import write_digest_file, write_image_refs
 
     for line in lines:
         print(line, flush=True)

@@ -1,4 +1,5 @@
-"""Where a built image goes: an OCI layout directory and, optionally, a dual tarball."""
+"""Where a built image goes: an OCI layout directory and, optionally, a dual tarball; and what CI reads:
+one ``...@sha256:`` line per image on stdout, the files behind ``--image-refs`` and ``--digest-file``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci.archive import write_archive
+from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import write_layout
 from ocibuild.progress import Reporter
@@ -45,3 +47,18 @@ def write_outputs(
         reporter.step(f"wrote tarball {tarball}")
         lines.append(f"{tarball}@{target.digest}")
     return lines
+
+
+def format_refs(pushed: list[str]) -> str:
+    """The stdout text for a push: one pushed reference per line."""
+    return "".join(f"{ref}\n" for ref in pushed)
+
+
+def write_image_refs(path: Path, pushed: list[str]) -> None:
+    """``--image-refs FILE``: the pushed references, one per line."""
+    write_atomic(path, format_refs(pushed).encode())
+
+
+def write_digest_file(path: Path, digest: str) -> None:
+    """``--digest-file FILE``: the manifest digest alone, without a newline (as skopeo's ``--digestfile``)."""
+    write_atomic(path, digest.encode())

@@ -11,7 +11,8 @@ from registry_helpers import blob_files, copy_to_layout, layout_manifest_digest,
 from ocibuild.oci import build_index
 from ocibuild.oci.descriptor import Platform
 from ocibuild.oci.mediatypes import DOCKER_MANIFEST, ImageFormat
-from ocibuild.registry import Recorder, format_refs, push, write_digest_file, write_image_refs
+from ocibuild.outputs import format_refs, write_digest_file, write_image_refs
+from ocibuild.registry import Recorder, push
 
 pytestmark = pytest.mark.integration
 
