@@ -80,7 +80,8 @@ def test_two_projects_at_different_commit_times_share_their_pinned_layers(warm_h
         layouts.append(_layers(layout))
     one, two = layouts
     shared = [name for name in one if one[name] == two.get(name)]
-    assert shared == ["base", "python: 1 distribution(s)", "runner"], (one, two)
+    assert shared == [name for name in one if name != "code"], (one, two)
+    assert any(name.startswith("python: ") for name in shared) and "runner" in shared
     assert one["code"] != two["code"]
 
 
