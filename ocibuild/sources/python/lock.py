@@ -20,7 +20,7 @@ from ocibuild.errors import BuildError, UserInputError
 from ocibuild.sources.python.requirements import Requirements, normalize_name
 from ocibuild.sources.python.tags import best_wheel, wheel_rank
 from ocibuild.sources.python.target import PythonTarget
-from ocibuild.sources.python.uv import UvError, run_uv, uv_version
+from ocibuild.sources.python.uv import UvError, UvNetworkError, run_uv, uv_version
 
 try:
     import tomllib
@@ -123,6 +123,8 @@ def lock_python(
             args += ["--constraint", str(out / "constraints.txt")]
         try:
             run_uv([*args, str(out / "requirements.in")], cwd=out)
+        except UvNetworkError as exc:
+            raise BuildError(f"{reqs.source}: cannot reach {exc.host} to resolve: {exc}") from None
         except UvError as exc:
             raise UserInputError(f"{reqs.source}: cannot resolve for {target.describe()}: {exc}") from None
         pylock = tomllib.loads((out / "pylock.toml").read_text())

@@ -43,12 +43,39 @@ def run_uv(args: Sequence[str], cwd: Path | None = None) -> str:
     """Run ``uv ARGS``; its stdout, or a BuildError whose message is uv's key line."""
     proc = subprocess.run([uv_binary(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise UvError(key_line(proc.stderr) or f"uv exited with status {proc.returncode}")
+        message = key_line(proc.stderr) or f"uv exited with status {proc.returncode}"
+        host = unreachable_host(proc.stderr)
+        raise UvNetworkError(message, host) if host else UvError(message)
     return proc.stdout
 
 
 class UvError(BuildError):
     """uv failed; the message is the line of its report that explains why."""
+
+
+class UvNetworkError(UvError):
+    """uv could not reach an index or file host: a failed build (exit 1), not bad input."""
+
+    def __init__(self, message: str, host: str) -> None:
+        super().__init__(message)
+        self.host = host
+
+
+_NETWORK = re.compile(
+    r"error sending request|dns error|failed to lookup address|Connection refused|tcp connect error|"
+    r"operation timed out|Network is unreachable|connection closed before message completed|"
+    r"Could not connect|request or response body error",
+    re.I,
+)
+_URL_HOST = re.compile(r"(?:https?|file)://([^/\s`'\")]+)")
+
+
+def unreachable_host(stderr: str) -> str | None:
+    """The host uv failed to reach, when its report is about the network (else None)."""
+    if not _NETWORK.search(stderr):
+        return None
+    match = _URL_HOST.search(stderr)
+    return match.group(1) if match else "the package index"
 
 
 def key_line(stderr: str) -> str:

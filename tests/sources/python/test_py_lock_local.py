@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ocibuild.errors import UserInputError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.store import Store
 from ocibuild.sources.python import PythonTarget, check_lock, lock_python, python_layers, read_requirements
 
@@ -64,3 +64,17 @@ def test_a_project_wheel_for_another_platform_is_refused(tmp_path: Path, make_wh
         lock_python(read_requirements(tmp_path, "requirements.txt"), PythonTarget())
     assert "\n" not in str(err.value)
     assert "winonly" in str(err.value)
+
+
+def test_an_unreachable_index_is_a_failed_build_naming_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("--index-url http://127.0.0.1:9/simple\nsomepkg==1.0\n")
+    with pytest.raises(BuildError) as caught:
+        lock_python(read_requirements(project, "requirements.txt"), PythonTarget())
+    assert not isinstance(caught.value, UserInputError) and caught.value.exit_code == 1
+    assert str(caught.value).startswith("requirements.txt: cannot reach 127.0.0.1:9 to resolve: ")
