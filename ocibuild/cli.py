@@ -253,8 +253,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from ocibuild.cog.build import build_project
     from ocibuild.cog.config import load_config
 
-    if args.push and not args.tag and not load_config(cog_yaml).config.image:
-        raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: in cog.yaml")
+    if args.push and not args.tag and not _push_target(load_config(cog_yaml).config):
+        raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: (or model:) in cog.yaml")
     options = _build_options(args, store, reporter)
     options.exclude_paths = _inside(cog_yaml.parent, [output, args.tarball])
     result = build_project(cog_yaml, options)
@@ -264,12 +264,18 @@ def _cmd_build(args: argparse.Namespace) -> int:
         verify_reproducible(cog_yaml, options, result)
     if memo is not None and _memo_key(args, cog_yaml, output) == memo:  # nothing changed while building
         remember(store, memo, result.target, result.source_date_epoch)
-    refs = args.tag or ([result.loaded.config.image] if args.push and result.loaded.config.image else [])
+    target_ref = _push_target(result.loaded.config)
+    refs = args.tag or ([target_ref] if args.push and target_ref else [])
     lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch)
     if args.push:
         lines = _push(result.target, refs, args)
     _emit(lines, result.digest, args)
     return 0
+
+
+def _push_target(config) -> str | None:
+    """cog.yaml's ``image:``, else its ``model:``: where ``--push`` goes without ``-t``, as ``cog push``."""
+    return config.image or config.model
 
 
 def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | None:

@@ -156,6 +156,8 @@ def make_plan(loaded: LoadedConfig, resolved: Resolved, options: BuildOptions) -
         if not any(w == s or w.startswith(s.rstrip("/") + "/") for s in skipped)
     ]
     extra_files = {SCHEMA_FILE: openapi_json(schema.openapi).encode()}
+    if loaded.path.name != "cog.yaml":  # an alternate config is the image's /src/cog.yaml, as Cog copies it
+        extra_files["cog.yaml"] = loaded.path.read_bytes()
     if managed is not None:
         extra_files[WEIGHTS_JSON_PATH] = managed.weights_json
     code = LayerStep(
@@ -203,7 +205,9 @@ def _platform_plan(
 ) -> PlatformPlan:
     store, base, target = options.store, inputs.base, inputs.target
     freeze = "\n".join(sorted([pip_freeze(inputs.python), f"cog=={runner_version()}"], key=str.lower)).strip()
-    contract = image_contract(loaded, schema, pip_freeze=freeze, python_path=target.interpreter)
+    contract = image_contract(
+        loaded, schema, pip_freeze=freeze, python_path=target.interpreter, arch=inputs.platform.architecture
+    )
     lower = [
         LayerStep("base", f"ocibuild: Debian base {base.name}", PINNED, recipe)
         for recipe in debian.base_recipes(base, store, PINNED_EPOCH, options.ca_certs)

@@ -1,3 +1,9 @@
-"""The Cog release whose image contract and schema shape ocibuild reproduces (see docs/cog-schema.md)."""
+"""The Cog release whose image contract ocibuild reproduces: the version of the bundled runner's API.
 
-COG_VERSION = "0.22.0"
+The OpenAPI document's ``info.version`` and the ``run.cog.version`` label carry it; the schema's shape follows
+Cog 0.22+ (see docs/cog-schema.md).
+"""
+
+from ocibuild.sources.runner import runner_version
+
+COG_VERSION = runner_version()

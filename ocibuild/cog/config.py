@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ocibuild.cog import config_rules
+from ocibuild.cog.compat import COG_VERSION
 from ocibuild.cog.config_model import (
     Build,
     CogConfig,
@@ -125,6 +126,12 @@ def load_config(path: Path) -> LoadedConfig:
         raise UserInputError(_format(name, marks, problems[0].path, problems[0].message, problems[0].at_key))
     warnings = [f"{name}:{_at(marks.key(p))}: {message}" for p, message in config_rules.deprecations(config)]
     warnings = [*ignored, *warnings]
+    if config.build.sdk_version:
+        where = _at(marks.value(("build", "sdk_version")))
+        warnings.append(
+            f"{name}:{where}: build.sdk_version {config.build.sdk_version!r} is not installed: the image runs "
+            f"ocibuild's bundled runner, which serves the cog {COG_VERSION} API"
+        )
     loaded = LoadedConfig(config, project_dir, path, warnings)
     cuda = _resolve_cuda(loaded, marks, name)
     if cuda is not None:

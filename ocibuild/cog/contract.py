@@ -41,7 +41,9 @@ class Contract:
     annotations: dict[str, str]
 
 
-def image_contract(loaded: LoadedConfig, schema: SchemaResult, pip_freeze: str, python_path: str) -> Contract:
+def image_contract(
+    loaded: LoadedConfig, schema: SchemaResult, pip_freeze: str, python_path: str, arch: str = "amd64"
+) -> Contract:
     """The contract for a loaded cog.yaml and its schema.
 
     `pip_freeze` is the `pip freeze` text of the image's environment (from the lock); `python_path` is the
@@ -58,7 +60,7 @@ def image_contract(loaded: LoadedConfig, schema: SchemaResult, pip_freeze: str, 
         "run.cog.has_init": "true",
     }
     return Contract(
-        env=image_env(loaded, concurrency, python_path),
+        env=image_env(loaded, concurrency, python_path, arch),
         cmd=list(CMD),
         entrypoint=None,
         working_dir=WORKDIR,
@@ -68,15 +70,22 @@ def image_contract(loaded: LoadedConfig, schema: SchemaResult, pip_freeze: str, 
     )
 
 
-def image_env(loaded: LoadedConfig, concurrency: int | None, python_path: str) -> list[str]:
-    """`Env`: PATH, Cog's fixed variables, the GPU toolkit hints, the user's `environment` (sorted), stubs."""
+def image_env(loaded: LoadedConfig, concurrency: int | None, python_path: str, arch: str = "amd64") -> list[str]:
+    """`Env`: PATH, Cog's fixed variables (the NVIDIA toolkit's library path on every image, as Cog's Dockerfile
+    sets it), `NVIDIA_VISIBLE_DEVICES` on GPU images, the user's `environment` (sorted), stubs."""
     bin_dir = PurePosixPath(python_path)
     if bin_dir.name.startswith("python"):
         bin_dir = bin_dir.parent
     config = loaded.config
-    env = [f"PATH={bin_dir}:{SYSTEM_PATH}", "PYTHONUNBUFFERED=1"]
+    multiarch = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}.get(arch, "x86_64-linux-gnu")
+    env = [
+        f"PATH={bin_dir}:{SYSTEM_PATH}",
+        "PYTHONUNBUFFERED=1",
+        f"LD_LIBRARY_PATH=/usr/lib/{multiarch}:/usr/local/nvidia/lib64:/usr/local/nvidia/bin",
+        "NVIDIA_DRIVER_CAPABILITIES=all",
+    ]
     if config.build.gpu:
-        env += ["NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"]
+        env.append("NVIDIA_VISIBLE_DEVICES=all")
     env += [f"{name}={value}" for name, value in sorted(config.environment_pairs().items())]
     if loaded.predictor_ref:
         env.append(f"COG_PREDICT_TYPE_STUB={loaded.predictor_ref}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ocibuild.cog.compat import COG_VERSION
 from ocibuild.cog.config import completed_config_json, effective_concurrency, load_config
 from ocibuild.errors import UserInputError
 
@@ -64,7 +65,10 @@ weights:
     assert loaded.requirements_path == tmp_path.resolve() / "requirements.txt"
     assert loaded.requirement_lines() == ["torch==2.7.1"]
     assert (loaded.cuda.cuda, loaded.cuda.cudnn, loaded.cuda.torch_index_suffix) == ("12.8", "9", "cu128")
-    assert loaded.warnings == []
+    assert loaded.warnings == [
+        "cog.yaml:11:16: build.sdk_version '0.22.0' is not installed: the image runs ocibuild's bundled runner, "
+        f"which serves the cog {COG_VERSION} API"
+    ]
 
 
 def test_completed_config_json_matches_cogs_shape(tmp_path: Path) -> None:

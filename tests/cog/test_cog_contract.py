@@ -40,6 +40,8 @@ def test_cpu_contract(tmp_path: Path) -> None:
     assert contract.env == [
         "PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONUNBUFFERED=1",
+        "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin",
+        "NVIDIA_DRIVER_CAPABILITIES=all",
         "A=2",
         "Z=1",
         "COG_PREDICT_TYPE_STUB=predict.py:Predictor",
@@ -72,8 +74,9 @@ def test_gpu_train_and_concurrency(tmp_path: Path) -> None:
     contract = contract_for(path, python="/opt/venv/bin/python3")
     assert contract.env[0].startswith("PATH=/opt/venv/bin:")
     assert contract.env[2:] == [
+        "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin",
+        "NVIDIA_DRIVER_CAPABILITIES=all",
         "NVIDIA_VISIBLE_DEVICES=all",
-        "NVIDIA_DRIVER_CAPABILITIES=compute,utility",
         "COG_PREDICT_TYPE_STUB=predict.py:Runner",
         "COG_TRAIN_TYPE_STUB=train.py:train",
         "COG_MAX_CONCURRENCY=4",
@@ -81,6 +84,17 @@ def test_gpu_train_and_concurrency(tmp_path: Path) -> None:
     config = json.loads(contract.labels["run.cog.config"])
     assert config["concurrency"] == {"max": 4}
     assert (config["build"]["cuda"], config["build"]["cudnn"]) == ("11.8", "8")
+    assert (
+        contract.labels["run.cog.version"] == json.loads(contract.labels["run.cog.openapi_schema"])["info"]["version"]
+    )
+
+
+def test_arm64_images_point_at_their_own_library_directory(tmp_path: Path) -> None:
+    path = project(tmp_path, "basic_class", 'build:\n  python_version: "3.12"\nrun: predict.py:Predictor\n')
+    loaded = load_config(path)
+    schema = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    contract = image_contract(loaded, schema, "", "/usr/bin/python3", arch="arm64")
+    assert "LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin" in contract.env
 
 
 def test_concurrency_above_one_needs_async(tmp_path: Path) -> None:
