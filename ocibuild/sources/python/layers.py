@@ -19,7 +19,7 @@ from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, LayerRecipe
 from ocibuild.oci.store import Store
-from ocibuild.sources.python.fetch import fetch
+from ocibuild.sources.python.fetch import fetch, pin
 from ocibuild.sources.python.sdist import build_wheel
 from ocibuild.sources.python.target import PythonTarget
 from ocibuild.sources.python.wheel import wheel_entries
@@ -43,7 +43,7 @@ class LayerGroup:
         return "pip install " + " ".join(f"{d['name']}=={d['version']}" for d in self.distributions)
 
     def key(self, target: PythonTarget) -> str:
-        files = sorted(f"{d['kind']}:{d['sha256']}" for d in self.distributions)
+        files = sorted(f"{d['kind']}:{pin(d)}" for d in self.distributions)
         where = [target.site_packages, target.interpreter, target.python_version, target.platform]
         return "|".join([RECIPE, *where, *files])
 

@@ -142,9 +142,9 @@ def _check_hashes(reqs: Requirements, distributions: list[dict[str, Any]]) -> No
     for req in reqs.requirements:
         allowed = {h.lower() for h in _HASH.findall(req.text)}
         dist = locked.get(req.name or "")
-        if allowed and dist and dist["sha256"] not in allowed:
+        if allowed and dist and dist.get("sha256") not in allowed:
             raise UserInputError(
-                f"{req.location}: {dist['filename']} (sha256 {dist['sha256']}) matches none of the --hash values"
+                f"{req.location}: {dist['filename']} (sha256 {dist.get('sha256')}) matches none of the --hash values"
             )
 
 
@@ -165,8 +165,10 @@ def _distribution(pkg: dict[str, Any], target: PythonTarget, project_dir: Path, 
         kind = "wheel" if _file_name(file).endswith(".whl") else "sdist"
         if kind == "wheel" and wheel_rank(_file_name(file), target) is None:
             raise UserInputError(f"{label}: {_file_name(file)} has no build for {target.describe()}")
+    elif "vcs" in pkg:
+        return _vcs_distribution(pkg, label)
     else:
-        raise UserInputError(f"{label}: VCS and directory requirements are not supported; build a wheel")
+        raise UserInputError(f"{label}: directory requirements are not supported; build a wheel or use a VCS URL")
     sha256 = file.get("hashes", {}).get("sha256")
     if not sha256:
         raise BuildError(f"{label}: the index gave no sha256 for {_file_name(file)}")
@@ -174,6 +176,21 @@ def _distribution(pkg: dict[str, Any], target: PythonTarget, project_dir: Path, 
     entry.update(_location(file, project_dir, out))
     entry["sha256"] = sha256
     entry["size"] = file.get("size") or _local_size(entry, project_dir)
+    return entry
+
+
+def _vcs_distribution(pkg: dict[str, Any], label: str) -> dict[str, Any]:
+    """A VCS requirement, pinned to the commit the resolver found; it is built into a wheel at build time."""
+    vcs = pkg["vcs"]
+    commit = str(vcs.get("commit-id") or "")
+    if vcs.get("type") != "git":
+        raise UserInputError(f"{label}: {vcs.get('type')} requirements are not supported; use git or a wheel")
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise BuildError(f"{label}: the resolver gave no commit for {vcs.get('url')}")
+    entry = {"name": pkg["name"], "version": str(pkg.get("version", "")), "kind": "git", "url": vcs["url"]}
+    entry.update(commit=commit, filename=f"{pkg['name']}-{commit[:12]}", size=None)
+    if vcs.get("subdirectory"):
+        entry["subdirectory"] = vcs["subdirectory"]
     return entry
 
 

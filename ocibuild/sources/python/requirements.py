@@ -21,6 +21,7 @@ from ocibuild.errors import UserInputError
 ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 RUNNER_PROVIDED = ("cog", "coglet")
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[A-Za-z0-9._,\s-]*\])?\s*(.*)$")
+_UNNAMED_URL = re.compile(r"^(?:(?:git|hg|svn|bzr)\+)?[a-z][a-z0-9+.-]*://", re.I)
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 _VALUE_OPTIONS = {
     "-i": "index_url",
@@ -187,6 +188,9 @@ class _Reader:
         head = line.split(";", 1)[0].split()[0]
         if head.startswith((".", "/")) or (head.endswith(ARCHIVE_SUFFIXES) and "://" not in head):
             self.read_local(head, line, location, base)
+            return
+        if _UNNAMED_URL.match(head):  # `git+https://host/repo@ref`, `https://host/x.whl`: uv finds the name
+            (self.constraints if constraint else self.requirements).append(Requirement(line, location))
             return
         match = _REQUIREMENT.match(line)
         rest = match.group(3) if match else ""

@@ -12,6 +12,7 @@ from typing import Any
 
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
+from ocibuild.sources.python.fetch import pin
 from ocibuild.sources.python.tags import wheel_rank, wheel_tags
 from ocibuild.sources.python.target import PythonTarget
 from ocibuild.sources.python.uv import UvError, run_uv
@@ -46,8 +47,8 @@ def _interpreter_for(version: str) -> list[str]:
 
 
 def build_wheel(sdist: Path, dist: dict[str, Any], target: PythonTarget, store: Store) -> Path:
-    """The wheel built from ``sdist`` for ``target``, cached by the sdist's sha256 and the target."""
-    out_dir = store.root / "wheels" / "built" / f"{dist['sha256']}-py{target.python_version}-{target.arch}"
+    """The wheel built from ``sdist`` (a file or a source tree) for ``target``, cached by its pin and the target."""
+    out_dir = store.root / "wheels" / "built" / f"{pin(dist)}-py{target.python_version}-{target.arch}"
     built = sorted(out_dir.glob("*.whl"))
     if built:
         return built[0]
