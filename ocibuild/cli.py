@@ -217,13 +217,12 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
 def _cmd_build(args: argparse.Namespace) -> int:
     from ocibuild.cog.build import OUTPUT_DIRNAME, build_project, find_cog_yaml
     from ocibuild.cog.config import load_config
-    from ocibuild.outputs import write_outputs
+    from ocibuild.outputs import check_layout_output, write_outputs
 
     reporter = Reporter(quiet=args.quiet)
     cog_yaml = find_cog_yaml(args.path)
     output = args.output or cog_yaml.parent / OUTPUT_DIRNAME / "image"
-    if output.exists() and not output.is_dir():
-        raise UserInputError(f"--output {output}: exists and is not a directory")
+    check_layout_output(output, "--output")
     if args.tarball is not None and args.tarball.is_dir():
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
     for name in ("image_refs", "digest_file"):

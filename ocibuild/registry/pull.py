@@ -13,12 +13,12 @@ from pathlib import Path
 
 import requests
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.descriptor import Descriptor, Platform
 from ocibuild.oci.digest import sha256_digest
 from ocibuild.oci.image import BlobSource, Image, Index
 from ocibuild.oci.layer import LayerBlob
-from ocibuild.oci.layout import read_layout, write_layout
+from ocibuild.oci.layout import LayoutError, check_output_dir, read_layout, write_layout
 from ocibuild.oci.mediatypes import INDEX_TYPES, MANIFEST_TYPES, ImageFormat
 from ocibuild.oci.store import Store
 from ocibuild.registry.auth import Scope, pull_scope
@@ -163,6 +163,10 @@ def pull(
         parsed.api_host, plain_http=uses_plain_http(parsed.api_host, tuple(insecure_registries)), credentials=auth
     )
     layout_dir = Path(layout_dir)
+    try:
+        check_output_dir(layout_dir)
+    except LayoutError as exc:
+        raise UserInputError(str(exc)) from None
     layout_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = None if store else Path(tempfile.mkdtemp(prefix=".pull.", dir=layout_dir.parent))
     progress = progress or default_progress()
@@ -172,7 +176,10 @@ def pull(
         client.ping(fetcher.scope)
         data, media_type = fetcher.manifest(parsed.digest or parsed.tag, parsed.digest)
         target = _resolve(fetcher, str(parsed), data, media_type, wanted, jobs)
-        write_layout(layout_dir, target, [parsed.tag] if parsed.tag else None)
+        try:
+            write_layout(layout_dir, target, [parsed.tag] if parsed.tag else None)
+        except LayoutError as exc:
+            raise UserInputError(str(exc)) from None
     finally:
         progress.close()
         if scratch is not None:

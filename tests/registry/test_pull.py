@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from registry_helpers import FaultProxy
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci import Image, Index, Store, build_index, read_layout
 from ocibuild.oci.descriptor import Platform
 from ocibuild.oci.mediatypes import ImageFormat
@@ -72,3 +75,25 @@ def test_pull_rejects_corrupted_blob(registry, make_image, tmp_path):
 def test_pull_missing_tag(registry, tmp_path):
     with pytest.raises(BuildError, match="not found"):
         pull(f"{registry.host}/pull/nothing:v1", tmp_path / "layout", progress=Recorder())
+
+
+def test_pull_into_a_folder_that_is_not_a_layout_is_refused(registry, make_image, tmp_path):
+    image = make_image(45)
+    ref = f"{registry.host}/pull/refuse:v1"
+    push(image, [ref], progress=Recorder())
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserInputError, match=f"{folder}: not empty and not an OCI layout"):
+        pull(ref, folder, progress=Recorder())
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ocibuild", "pull", ref, str(folder), "--cache-dir", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not an OCI layout" in result.stderr
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    layout = tmp_path / "layout"
+    pull(ref, layout, progress=Recorder())
+    assert pull(ref, layout, progress=Recorder()).digest == image.digest  # a layout is written again in place
