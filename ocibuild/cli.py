@@ -339,7 +339,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _resolve_image(args: argparse.Namespace, store: Store):
     from ocibuild.cog.build import BuildOptions, build_project
     from ocibuild.image_source import host_architecture, resolve_image
-    from ocibuild.registry import pull
+    from ocibuild.registry import Progress, default_progress, pull
 
     reporter = Reporter(quiet=args.quiet)
 
@@ -347,8 +347,11 @@ def _resolve_image(args: argparse.Namespace, store: Store):
         host = (Platform("linux", host_architecture()),)
         return build_project(path, BuildOptions(store=store, platforms=host, reporter=reporter)).target
 
-    def fetch(ref: str, layout: Path):
-        return pull(ref, layout, insecure_registries=tuple(args.insecure_registry))
+    def fetch(ref: str):
+        progress = Progress() if args.quiet else default_progress()
+        host = Platform("linux", host_architecture())
+        insecure = tuple(args.insecure_registry)
+        return pull(ref, None, insecure_registries=insecure, platform=host, store=store, progress=progress)
 
     return resolve_image(args.image, store, build, fetch)
 
