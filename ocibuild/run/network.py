@@ -58,7 +58,7 @@ class Publisher:
         except OSError as exc:
             self.close()
             raise UserInputError(
-                f"-p {item.host_ip}:{item.host_port}:{item.container_port}: cannot listen: {exc.strerror}"
+                f"-p {item.host_ip}:{item.host_port}:{item.container_port}: cannot listen: {os.strerror(exc.errno or 0)}"
             ) from None
 
     def host_port(self, index: int = 0) -> int:

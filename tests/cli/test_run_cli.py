@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,11 @@ def test_run_of_something_that_is_not_an_image_is_one_line(tmp_path: Path):
     (tmp_path / "junk.txt").write_text("not an image")
     result = ocibuild("run", "--cache-dir", str(tmp_path / "cache"), str(tmp_path / "junk.txt"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_published_port_that_is_taken_is_one_line_and_exit_2(busybox_layout: Path, tmp_path: Path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = ocibuild("run", "--cache-dir", str(tmp_path / "cache"), "-p", f"{port}:5000", str(busybox_layout))
+    assert result.returncode == 2
+    assert result.stderr == f"error: -p 127.0.0.1:{port}:5000: cannot listen: Address already in use\n"
