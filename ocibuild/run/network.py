@@ -57,8 +57,9 @@ class Publisher:
                 self.listeners.append(socket.create_server((item.host_ip, item.host_port), family=family))
         except OSError as exc:
             self.close()
+            reason = os.strerror(exc.errno or 0)
             raise UserInputError(
-                f"-p {item.host_ip}:{item.host_port}:{item.container_port}: cannot listen: {os.strerror(exc.errno or 0)}"
+                f"-p {item.host_ip}:{item.host_port}:{item.container_port}: cannot listen: {reason}"
             ) from None
 
     def host_port(self, index: int = 0) -> int:
