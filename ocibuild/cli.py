@@ -89,6 +89,16 @@ def make_parser() -> argparse.ArgumentParser:
     _add_registry_options(pull)
     _add_common(pull)
 
+    login = sub.add_parser("login", help="check credentials for a registry and keep them in the containers auth file")
+    login.add_argument("registry", help="registry host, e.g. ghcr.io or localhost:5000")
+    login.add_argument("-u", "--username", help="user name (asked for on a terminal when missing)")
+    login.add_argument("--password-stdin", action="store_true", help="read the password or token from stdin")
+    _add_registry_options(login)
+    _add_common(login)
+    logout = sub.add_parser("logout", help="remove the credentials `ocibuild login` stored for a registry")
+    logout.add_argument("registry", help="registry host")
+    _add_common(logout)
+
     prune = sub.add_parser("prune", help="free disk space: remove unpacked root filesystems from the store")
     prune.add_argument("--all", action="store_true", help="empty the whole store (every later build starts cold)")
     _add_common(prune)
@@ -393,6 +403,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if result.status == "succeeded" else 1
 
 
+def _cmd_login(args: argparse.Namespace) -> int:
+    from ocibuild.registry.login import ask_credentials, login
+
+    credentials = ask_credentials(args.username, args.password_stdin, sys.stdin)
+    path = login(args.registry, credentials, args.insecure_registry)
+    Reporter(quiet=args.quiet).step(f"logged in to {args.registry} (credentials in {path})")
+    return 0
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    from ocibuild.registry.login import logout
+
+    path, removed = logout(args.registry)
+    Reporter(quiet=args.quiet).step(f"{'removed' if removed else 'no'} credentials for {args.registry} in {path}")
+    return 0
+
+
 def _cmd_prune(args: argparse.Namespace) -> int:
     store = _open_store(args)
     freed = store.prune(everything=args.all)
@@ -408,6 +435,8 @@ COMMANDS = {
     "lock": _cmd_lock,
     "push": _cmd_push,
     "pull": _cmd_pull,
+    "login": _cmd_login,
+    "logout": _cmd_logout,
     "prune": _cmd_prune,
 }
 """Every subcommand and the function that carries it out."""
