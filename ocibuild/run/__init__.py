@@ -13,7 +13,8 @@ from ocibuild.run.buildrun import parse_secret_arg, run_build_commands
 from ocibuild.run.extract import rootfs_for
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
-from ocibuild.run.network import Publisher, parse_publish
+from ocibuild.run.network import Publisher, Readiness, parse_publish
+from ocibuild.run.outbound import Outbound
 from ocibuild.run.predict import PredictionResult, predict
 from ocibuild.run.runtime import Container, reap_dead_runs, run_foreground
 from ocibuild.run.spec import RunOptions, build_spec, parse_volume
@@ -36,7 +37,8 @@ def run_image(
 
     ``command`` replaces Cmd; ``env`` are ``K=V`` (or ``K``); ``volumes`` are ``SRC:DST[:ro]``; ``publish``
     are ``[IP:]HOST:CONTAINER`` ports (on 127.0.0.1 unless IP is given); ``network`` is ``private`` (a
-    namespace of its own) or ``host``; ``runtime`` is ``auto`` (runc, else unshare), ``runc`` or ``unshare``.
+    namespace of its own, outbound through slirp4netns where it works) or ``host``; ``runtime`` is ``auto``
+    (runc, else unshare), ``runc`` or ``unshare``.
     """
     mounts = [parse_volume(v) for v in volumes]
     ports = [parse_publish(p) for p in publish]
@@ -46,10 +48,17 @@ def run_image(
     config = image.config.get("config") or {}
     reap_dead_runs(store.root / "tmp")
     lower = rootfs_for(image.layers, store)
-    with Publisher(ports) as publisher, Workspace(lower, store.root / "tmp") as workspace:
-        options = RunOptions(command, env, mounts, network, gpu)
+    with (
+        Publisher(ports) as publisher,
+        Outbound(enabled=network == "private") as outbound,
+        Readiness(lambda pid: (publisher.attach(pid), outbound.attach(pid))) as ready,
+        Workspace(lower, store.root / "tmp") as workspace,
+    ):
+        options = RunOptions(command, env, [*mounts, *outbound.resolv_conf(workspace.dir)], network, gpu)
         spec = build_spec(config, workspace.rootfs, options)
-        return run_foreground(Container(spec, workspace.dir, runtime=runtime), publisher.attach)
+        if network == "private":
+            spec["hooks"] = {"createRuntime": [ready.hook()]}
+        return run_foreground(Container(spec, workspace.dir, runtime=runtime))
 
 
 __all__ = [

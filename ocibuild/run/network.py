@@ -1,25 +1,32 @@
-"""Published ports (``-p [IP:]HOST:CONTAINER``) of a container in its own network namespace.
+"""The network of a container in its own namespace: published ports (``-p [IP:]HOST:CONTAINER``), connected
+at the right moment.
 
 The host side listens (on 127.0.0.1 unless an address is given) before the container starts, so a port that
-is taken is a one-line error and nothing runs. Once the container runs, ``ocibuild.run.forward`` is started
-inside the container's network namespace with those listening sockets; it connects each client to
-``127.0.0.1:CONTAINER`` there. The same works as root and rootless (``nsenter`` joins the container's user
-namespace first), for runc and for the unshare fallback.
+is taken is a one-line error and nothing runs. ``Readiness`` adds a hook (``netready.py``) that stops the
+container between creating its namespaces and starting its process; then ``ocibuild.run.forward`` is started
+inside the container's network namespace with those listening sockets (it connects each client to
+``127.0.0.1:CONTAINER`` there), and ``outbound.py`` connects it to the outside. The same works as root and
+rootless (``nsenter`` joins the container's user namespace first), for runc and for the unshare fallback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ocibuild.errors import BuildError, UserInputError
-from ocibuild.run.runtime import PACKAGE_PARENT, Container, die_with_parent
+from ocibuild.run.runtime import PACKAGE_PARENT, die_with_parent
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,9 @@ class Publisher:
     def host_port(self, index: int = 0) -> int:
         return self.listeners[index].getsockname()[1]
 
-    def attach(self, container: Container) -> None:
-        """Start forwarding into the network namespace of the running ``container``."""
-        pid = container.netns_pid() if self.listeners else None
-        if pid is None:
+    def attach(self, pid: int) -> None:
+        """Start forwarding into the network namespace of process ``pid`` (of the container)."""
+        if not self.listeners:
             return
         nsenter = shutil.which("nsenter")
         if nsenter is None:
@@ -99,6 +105,58 @@ class Publisher:
         self.listeners = []
 
     def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Readiness:
+    """A unix socket that the container's ``netready`` hook reports to; ``connect(pid)`` runs then, before the
+    container's process starts. The socket lives in a short temp directory (socket paths are limited to 108
+    bytes; a store path may be longer)."""
+
+    def __init__(self, connect: Callable[[int], None]) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="ocibuild-net-")) / "ready.sock"
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(self.path))
+        self.server.listen(1)
+        self.connect = connect
+        self._closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def hook(self) -> dict[str, Any]:
+        """The ``createRuntime`` hook for the runtime config."""
+        env = [f"PYTHONPATH={PACKAGE_PARENT}", f"PATH={os.environ.get('PATH', '/usr/bin:/bin')}"]
+        args = [sys.executable, "-m", "ocibuild.run.netready", str(self.path)]
+        return {"path": sys.executable, "args": args, "env": env}
+
+    def _serve(self) -> None:
+        try:
+            client, _ = self.server.accept()
+        except OSError:
+            return
+        with client:
+            try:
+                pid = int(client.makefile("rb").readline() or 0)
+                if pid == 0:  # the unshare fallback: the process that connected, in our pid namespace
+                    creds = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                    pid = struct.unpack("3i", creds)[0]
+                self.connect(pid)
+                answer = "ok"
+            except Exception as exc:  # the hook is told, and the container does not start
+                answer = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            client.sendall(f"{answer}\n".encode())
+        self._closed.wait()  # helpers started here die with this thread (their parent-death signal)
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+    def __enter__(self) -> Readiness:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,7 +1,7 @@
 """``ocibuild predict``: what ``cog predict`` does, without Docker.
 
 Check the inputs against the image's schema, start the image's runner in a network of its own (its port 5000
-published on a free port of 127.0.0.1), poll
+published on a free port of 127.0.0.1; outbound through slirp4netns where it works), poll
 ``/health-check`` every 100 ms until READY while echoing the setup logs, POST one prediction, then print the
 output (strings plain, other values as JSON) or write file outputs (``data:`` URLs) to disk, and stop.
 """
@@ -28,7 +28,8 @@ from ocibuild.oci.store import Store
 from ocibuild.run.extract import rootfs_for
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
-from ocibuild.run.network import Publish, Publisher
+from ocibuild.run.network import Publish, Publisher, Readiness
+from ocibuild.run.outbound import Outbound
 from ocibuild.run.paths import read_text_in
 from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals
 from ocibuild.run.spec import RunOptions, build_spec, parse_volume
@@ -228,8 +229,15 @@ def predict(
         schema = schema_from_rootfs(lower, config)
         payload = parse_input_args(inputs, json_input, schema)
     env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
-    with Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher, Workspace(lower, store.root / "tmp") as ws:
-        spec = build_spec(config, ws.rootfs, RunOptions(env=env, volumes=mounts, network="private", gpu=gpu))
+    with (
+        Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
+        Outbound() as outbound,
+        Readiness(lambda pid: (publisher.attach(pid), outbound.attach(pid))) as ready,
+        Workspace(lower, store.root / "tmp") as ws,
+    ):
+        volumes = [*mounts, *outbound.resolv_conf(ws.dir)]
+        spec = build_spec(config, ws.rootfs, RunOptions(env=env, volumes=volumes, network="private", gpu=gpu))
+        spec["hooks"] = {"createRuntime": [ready.hook()]}
         log_path = ws.dir / "container.log"
         with open(log_path, "wb") as log, stop_signals() as received:
             container = Container(spec, ws.dir, runtime=runtime, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -244,7 +252,6 @@ def predict(
                     raise BuildError(f"the model container exited with code {code} before answering")
 
             with container:
-                publisher.attach(container)
                 client = RunnerClient(
                     publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
                 )

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +31,6 @@ from ocibuild.run.guard import PACKAGE_PARENT, Guard, owner_token, reap
 RUNTIMES = ("auto", "runc", "unshare")
 STOP_GRACE_S = 5.0
 PROCESS_ERROR = "unable to start container process"  # runc created the container; its process failed (exec, cwd)
-NETNS_WAIT_S = 10.0
 PR_SET_PDEATHSIG = 1
 
 Stream = int | IO[Any] | None
@@ -138,26 +137,6 @@ class Container:
         self.process = subprocess.Popen(  # type: ignore[call-overload]
             cmd, start_new_session=True, env=env, preexec_fn=die_with_parent, **self.streams
         )
-
-    def netns_pid(self) -> int | None:
-        """A process in the running container's network namespace, once it has one; None once it has exited."""
-        if self.process is None:
-            return None
-        pid = self.process.pid
-        ours = os.stat("/proc/self/ns/net").st_ino
-        deadline = time.monotonic() + NETNS_WAIT_S
-        try:
-            if self.used == "runc":
-                pid = int((self.scratch / "container.pid").read_text())
-            while os.stat(f"/proc/{pid}/ns/net").st_ino == ours:  # unshare has not unshared yet
-                if self.process.poll() is not None:
-                    return None
-                if time.monotonic() > deadline:
-                    raise BuildError("the container has no network namespace of its own")
-                time.sleep(0.005)
-        except (OSError, ValueError):
-            return None
-        return pid
 
     def wait(self, timeout: float | None = None) -> int | None:
         """The container's exit code (128+N when killed by signal N), or None when still running."""
@@ -267,12 +246,9 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
-def run_foreground(container: Container, started: Callable[[Container], None] | None = None) -> int:
-    """Run ``container`` to completion (``started`` is called once it runs); SIGINT/SIGTERM stop it cleanly.
-    Returns its exit code."""
+def run_foreground(container: Container) -> int:
+    """Run ``container`` to completion; SIGINT/SIGTERM stop it cleanly. Returns its exit code."""
     with stop_signals() as received, container:
-        if started is not None:
-            started(container)
         while True:
             code = container.wait(0.1)
             if code is not None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -70,10 +74,11 @@ def test_the_cached_rootfs_is_never_modified(store: Store, base_layer: LayerBlob
 
 @pytest.mark.parametrize("runtime", ["runc", "unshare"])
 def test_a_run_has_a_network_of_its_own_with_loopback_up(store: Store, base_layer: LayerBlob, capfd, runtime):
-    image = image_of([base_layer], cmd=["/bin/sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1; ip link show lo"])
+    image = image_of([base_layer], cmd=["/bin/sh", "-c", "ip link show lo; tail -n +3 /proc/net/dev | cut -d: -f1"])
     assert run_image(image, store, runtime=runtime) == 0
     lines = capfd.readouterr().out.splitlines()
-    assert lines[0].strip() == "lo" and "<LOOPBACK,UP" in lines[1]
+    assert "<LOOPBACK,UP" in lines[0]
+    assert {line.strip() for line in lines[2:]} <= {"lo", "tap0"}  # none of the host's (tap0: slirp4netns)
 
 
 def _httpd(store: Store, base_layer: LayerBlob, tmp_path: Path, port: int) -> Path:
@@ -246,3 +251,35 @@ def test_leftovers_of_a_run_whose_guard_died_too_are_reaped_by_the_next(
     assert not set(_ocibuild_containers()) & left
     assert not list((store.root / "tmp").iterdir())
     assert str(store.root) not in Path("/proc/self/mounts").read_text()
+
+
+def _host_address() -> str:
+    """This host's address on its outward interface (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("203.0.113.1", 9))
+        return probe.getsockname()[0]
+
+
+@pytest.mark.parametrize("runtime", ["runc", "unshare"])
+def test_a_run_reaches_the_outside_but_not_the_hosts_loopback(
+    store: Store, base_layer: LayerBlob, tmp_path: Path, capfd, runtime: str
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("outside")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    with (
+        http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler) as outside,
+        http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as loopback,
+    ):
+        for server in (outside, loopback):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        script = (
+            f"wget -q -O - http://{_host_address()}:{outside.server_address[1]}/; echo;"
+            f" wget -q -O - http://10.0.2.2:{loopback.server_address[1]}/ || echo refused; cat /etc/resolv.conf"
+        )
+        code = run_image(image_of([base_layer], cmd=["/bin/sh", "-c", script]), store, runtime=runtime)
+        for server in (outside, loopback):
+            server.shutdown()
+    assert code == 0
+    assert capfd.readouterr().out.splitlines() == ["outside", "refused", "nameserver 10.0.2.3"]
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith("/usr/bin/slirp4netns")]
