@@ -51,7 +51,7 @@ def run_image(
     with (
         Publisher(ports) as publisher,
         Outbound(enabled=network == "private") as outbound,
-        Readiness(lambda pid: (publisher.attach(pid), outbound.attach(pid))) as ready,
+        Readiness(publisher.attach, outbound.attach) as ready,
         Workspace(lower, store.root / "tmp") as workspace,
     ):
         options = RunOptions(command, env, [*mounts, *outbound.resolv_conf(workspace.dir)], network, gpu)

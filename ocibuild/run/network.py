@@ -112,11 +112,11 @@ class Publisher:
 
 
 class Readiness:
-    """A unix socket that the container's ``netready`` hook reports to; ``connect(pid)`` runs then, before the
-    container's process starts. The socket lives in a short temp directory (socket paths are limited to 108
+    """A unix socket that the container's ``netready`` hook reports to; each ``connect(pid)`` runs then, before
+    the container's process starts. The socket lives in a short temp directory (socket paths are limited to 108
     bytes; a store path may be longer)."""
 
-    def __init__(self, connect: Callable[[int], None]) -> None:
+    def __init__(self, *connect: Callable[[int], None]) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="ocibuild-net-")) / "ready.sock"
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(str(self.path))
@@ -142,7 +142,8 @@ class Readiness:
                 if pid == 0:  # the unshare fallback: the process that connected, in our pid namespace
                     creds = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
                     pid = struct.unpack("3i", creds)[0]
-                self.connect(pid)
+                for step in self.connect:
+                    step(pid)
                 answer = "ok"
             except Exception as exc:  # the hook is told, and the container does not start
                 answer = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

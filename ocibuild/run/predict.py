@@ -232,7 +232,7 @@ def predict(
     with (
         Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
         Outbound() as outbound,
-        Readiness(lambda pid: (publisher.attach(pid), outbound.attach(pid))) as ready,
+        Readiness(publisher.attach, outbound.attach) as ready,
         Workspace(lower, store.root / "tmp") as ws,
     ):
         volumes = [*mounts, *outbound.resolv_conf(ws.dir)]
