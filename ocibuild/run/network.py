@@ -122,7 +122,6 @@ class Readiness:
         self.server.bind(str(self.path))
         self.server.listen(1)
         self.connect = connect
-        self._closed = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def hook(self) -> dict[str, Any]:
@@ -132,26 +131,27 @@ class Readiness:
         return {"path": sys.executable, "args": args, "env": env}
 
     def _serve(self) -> None:
-        try:
-            client, _ = self.server.accept()
-        except OSError:
-            return
-        with client:
+        """Answer each hook (runc, then the unshare fallback if runc gave up) until closed; helpers started here
+        die with this thread (their parent-death signal), so it lives as long as the run."""
+        while True:
             try:
-                pid = int(client.makefile("rb").readline() or 0)
-                if pid == 0:  # the unshare fallback: the process that connected, in our pid namespace
-                    creds = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-                    pid = struct.unpack("3i", creds)[0]
-                for step in self.connect:
-                    step(pid)
-                answer = "ok"
-            except Exception as exc:  # the hook is told, and the container does not start
-                answer = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            client.sendall(f"{answer}\n".encode())
-        self._closed.wait()  # helpers started here die with this thread (their parent-death signal)
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            with client:
+                try:
+                    pid = int(client.makefile("rb").readline() or 0)
+                    if pid == 0:  # the unshare fallback: the process that connected, in our pid namespace
+                        creds = client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                        pid = struct.unpack("3i", creds)[0]
+                    for step in self.connect:
+                        step(pid)
+                    answer = "ok"
+                except Exception as exc:  # the hook is told, and the container does not start
+                    answer = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                client.sendall(f"{answer}\n".encode())
 
     def close(self) -> None:
-        self._closed.set()
         with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
