@@ -110,13 +110,7 @@ def make_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an image (layout, tarball, registry ref or cog.yaml) under runc")
     run.add_argument("image", help="an OCI layout, a dual tarball, a cog.yaml (built first) or REGISTRY/REPO:TAG")
     run.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="override the image's Cmd")
-    run.add_argument(
-        "-p",
-        "--publish",
-        action="append",
-        default=[],
-        help="publish [IP:]HOST:CONTAINER (on 127.0.0.1 unless IP is given; repeatable)",
-    )
+    run.add_argument("-p", "--publish", action="append", default=[], help="[IP:]HOST:CONTAINER (IP: 127.0.0.1)")
     _add_run_options(run)
     _add_common(run)
 
