@@ -16,10 +16,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 OWNER_FILE = "owner"
+NET_DIR_PREFIX = "ocibuild-net-"
+"""Temp directories of ``network.Readiness``: ``ocibuild-net-PID-STARTTIME-XXXX``."""
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 
@@ -88,7 +91,7 @@ def cleanup(facts: dict[str, Any]) -> None:
 
 
 def reap(runc_root: Path, scratch_parent: Path) -> None:
-    """Delete containers and scratch directories (``run-*``) whose owner is dead."""
+    """Delete containers, scratch directories (``run-*``) and network temp directories whose owner is dead."""
     runc = shutil.which("runc")
     if runc is not None and runc_root.is_dir():
         listed = subprocess.run([runc, "--root", str(runc_root), "list", "-q"], capture_output=True, text=True)
@@ -104,6 +107,9 @@ def reap(runc_root: Path, scratch_parent: Path) -> None:
                 owner = ""
             if (owner and not is_alive(owner)) or (not owner and os.path.ismount(scratch / "rootfs")):
                 cleanup({"scratch": str(scratch)})
+        for net in Path(tempfile.gettempdir()).glob(f"{NET_DIR_PREFIX}*-*-*"):
+            if not is_alive("-".join(net.name.removeprefix(NET_DIR_PREFIX).split("-")[:2])):
+                shutil.rmtree(net, ignore_errors=True)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild.errors import BuildError, UserInputError
+from ocibuild.run.guard import NET_DIR_PREFIX, owner_token
 from ocibuild.run.runtime import PACKAGE_PARENT, die_with_parent
 
 
@@ -117,7 +118,7 @@ class Readiness:
     bytes; a store path may be longer)."""
 
     def __init__(self, *connect: Callable[[int], None]) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="ocibuild-net-")) / "ready.sock"
+        self.path = Path(tempfile.mkdtemp(prefix=f"{NET_DIR_PREFIX}{owner_token()}-")) / "ready.sock"
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(str(self.path))
         self.server.listen(1)
