@@ -98,6 +98,16 @@ def make_parser() -> argparse.ArgumentParser:
     _add_registry_options(pull)
     _add_common(pull)
 
+    login = sub.add_parser("login", help="check credentials for a registry and keep them in the containers auth file")
+    login.add_argument("registry", help="registry host, e.g. ghcr.io or localhost:5000")
+    login.add_argument("-u", "--username", help="user name (asked for on a terminal when missing)")
+    login.add_argument("--password-stdin", action="store_true", help="read the password or token from stdin")
+    _add_registry_options(login)
+    _add_common(login)
+    logout = sub.add_parser("logout", help="remove the credentials `ocibuild login` stored for a registry")
+    logout.add_argument("registry", help="registry host")
+    _add_common(logout)
+
     prune = sub.add_parser("prune", help="free disk space: remove unpacked root filesystems from the store")
     prune.add_argument("--all", action="store_true", help="empty the whole store (every later build starts cold)")
     _add_common(prune)
@@ -109,7 +119,7 @@ def make_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an image (layout, tarball, registry ref or cog.yaml) under runc")
     run.add_argument("image", help="an OCI layout, a dual tarball, a cog.yaml (built first) or REGISTRY/REPO:TAG")
     run.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="override the image's Cmd")
-    run.add_argument("-p", "--publish", action="append", default=[], help="[IP:]HOST:CONTAINER port (host network)")
+    run.add_argument("-p", "--publish", action="append", default=[], help="[IP:]HOST:CONTAINER (IP: 127.0.0.1)")
     _add_run_options(run)
     _add_common(run)
 
@@ -230,13 +240,12 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
 def _cmd_build(args: argparse.Namespace) -> int:
     from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
     from ocibuild.memo import recall, remember
-    from ocibuild.outputs import write_outputs
+    from ocibuild.outputs import check_layout_output, write_outputs
 
     reporter = Reporter(quiet=args.quiet)
     cog_yaml = find_cog_yaml(args.path)
     output = args.output or cog_yaml.parent / OUTPUT_DIRNAME / "image"
-    if output.exists() and not output.is_dir():
-        raise UserInputError(f"--output {output}: exists and is not a directory")
+    check_layout_output(output, "--output")
     if args.tarball is not None and args.tarball.is_dir():
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
     for name in ("image_refs", "digest_file"):
@@ -405,7 +414,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _resolve_image(args: argparse.Namespace, store: Store):
     from ocibuild.cog.build import BuildOptions, build_project
     from ocibuild.image_source import host_architecture, resolve_image
-    from ocibuild.registry import pull
+    from ocibuild.registry import Progress, default_progress, pull
 
     reporter = Reporter(quiet=args.quiet)
 
@@ -413,8 +422,11 @@ def _resolve_image(args: argparse.Namespace, store: Store):
         host = (Platform("linux", host_architecture()),)
         return build_project(path, BuildOptions(store=store, platforms=host, reporter=reporter)).target
 
-    def fetch(ref: str, layout: Path):
-        return pull(ref, layout, insecure_registries=tuple(args.insecure_registry))
+    def fetch(ref: str):
+        progress = Progress() if args.quiet else default_progress()
+        host = Platform("linux", host_architecture())
+        insecure = tuple(args.insecure_registry)
+        return pull(ref, None, insecure_registries=insecure, platform=host, store=store, progress=progress)
 
     return resolve_image(args.image, store, build, fetch)
 
@@ -456,6 +468,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if result.status == "succeeded" else 1
 
 
+def _cmd_login(args: argparse.Namespace) -> int:
+    from ocibuild.registry.login import ask_credentials, login
+
+    credentials = ask_credentials(args.username, args.password_stdin, sys.stdin)
+    path = login(args.registry, credentials, args.insecure_registry)
+    Reporter(quiet=args.quiet).step(f"logged in to {args.registry} (credentials in {path})")
+    return 0
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    from ocibuild.registry.login import logout
+
+    path, removed = logout(args.registry)
+    Reporter(quiet=args.quiet).step(f"{'removed' if removed else 'no'} credentials for {args.registry} in {path}")
+    return 0
+
+
 def _cmd_prune(args: argparse.Namespace) -> int:
     store = _open_store(args)
     freed = store.prune(everything=args.all)
@@ -472,6 +501,8 @@ COMMANDS = {
     "plan": _cmd_plan,
     "push": _cmd_push,
     "pull": _cmd_pull,
+    "login": _cmd_login,
+    "logout": _cmd_logout,
     "prune": _cmd_prune,
 }
 """Every subcommand and the function that carries it out."""

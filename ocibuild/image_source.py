@@ -52,9 +52,10 @@ def resolve_image(
     spec: str,
     store: Store,
     build: Callable[[Path], Image | Index],
-    pull: Callable[[str, Path], Image | Index],
+    pull: Callable[[str], Image | Index],
 ) -> Image:
-    """Load the image named by ``spec`` (see the module docstring); ``build``/``pull`` do the heavy cases."""
+    """Load the image named by ``spec`` (see the module docstring); ``build``/``pull`` do the heavy cases
+    (``pull`` fetches a registry reference through the store)."""
     path = Path(spec)
     try:
         if (path.is_dir() and (path / "cog.yaml").exists()) or (path.is_file() and path.suffix in (".yaml", ".yml")):
@@ -67,8 +68,7 @@ def resolve_image(
         raise UserInputError(f"{spec}: not an OCI layout, an image tarball or a cog.yaml")
     if "/" not in spec and ":" not in spec:
         raise UserInputError(f"{spec}: no such file, and not a registry reference (REGISTRY/REPO[:TAG])")
-    layout = store.root / "pulled" / spec.replace("/", "_").replace(":", "_").replace("@", "_")
-    return pick_platform_image(pull(spec, layout))
+    return pick_platform_image(pull(spec))
 
 
 def _unpack_archive(path: Path, store: Store) -> Path:

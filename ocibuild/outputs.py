@@ -9,7 +9,7 @@ from ocibuild.errors import UserInputError
 from ocibuild.oci.archive import write_archive
 from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.image import Image, Index
-from ocibuild.oci.layout import write_layout
+from ocibuild.oci.layout import LayoutError, check_output_dir, write_layout
 from ocibuild.progress import Reporter
 
 DEFAULT_REF = "latest"
@@ -19,6 +19,14 @@ def layout_ref_names(tags: list[str]) -> list[str]:
     """ref.name annotations for the layout: the tag part of each ``-t`` reference, else ``latest``."""
     names = [tag.rsplit(":", 1)[1] if ":" in tag.rsplit("/", 1)[-1] else DEFAULT_REF for tag in tags]
     return sorted(set(names)) or [DEFAULT_REF]
+
+
+def check_layout_output(directory: Path, option: str) -> None:
+    """Refuse, before any work, a directory that is neither absent, empty nor an OCI layout."""
+    try:
+        check_output_dir(directory)
+    except LayoutError as exc:
+        raise UserInputError(f"{option} {exc}") from None
 
 
 def write_outputs(
@@ -34,6 +42,8 @@ def write_outputs(
         write_layout(layout_dir, target, layout_ref_names(tags))
     except OSError as exc:
         raise UserInputError(f"--output {layout_dir}: cannot write: {exc.strerror or exc}") from None
+    except LayoutError as exc:
+        raise UserInputError(f"--output {exc}") from None
     reporter.step(f"wrote OCI layout {layout_dir}")
     lines = [f"{layout_dir}@{target.digest}"]
     if tarball is not None:

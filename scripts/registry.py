@@ -158,8 +158,10 @@ def start_registry(
         port = free_port()
         config = write_config(root, port, auth)
         log = open(root / "registry.log", "ab")  # noqa: SIM115 - handed to the child
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}  # it reads them as its config
         process = subprocess.Popen(
             [BINARY, "serve", str(config)],
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

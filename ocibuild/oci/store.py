@@ -95,11 +95,31 @@ class Store:
         return self.root / "blobs" / "sha256" / digest_hex(digest)
 
     def has_blob(self, digest: str, size: int | None = None) -> bool:
+        """True if the blob is stored (with ``size``). A blob that shares its inode with another file (a layout
+        of an older version hardlinked it) may have been edited there: it is checked and made the store's own,
+        or dropped so that it is built or fetched again."""
+        path = self.blob_path(digest)
         try:
-            st = self.blob_path(digest).stat()
+            st = path.stat()
         except FileNotFoundError:
             return False
-        return size is None or st.st_size == size
+        if size is not None and st.st_size != size:
+            return False
+        return st.st_nlink == 1 or self._reclaim(path, digest)
+
+    def _reclaim(self, path: Path, digest: str) -> bool:
+        with self.temp_path() as temp:
+            with open(path, "rb") as src, open(temp, "wb") as out:
+                hasher = hashlib.sha256()
+                while chunk := src.read(1 << 20):
+                    hasher.update(chunk)
+                    out.write(chunk)
+            if "sha256:" + hasher.hexdigest() != digest:
+                path.unlink(missing_ok=True)
+                return False
+            os.chmod(temp, 0o444)
+            os.replace(temp, path)
+        return True
 
     @contextlib.contextmanager
     def temp_path(self, suffix: str = "") -> Iterator[Path]:

@@ -108,9 +108,9 @@ class Authenticator:
             self._tokens.pop(scope, None)
             found = self._creds()
             if challenge.scheme == "basic" and found is None:
-                raise BuildError(f"{self._registry}: authentication required; {_HINT}")
+                raise BuildError(f"{self._registry}: authentication required; {creds.where_to_log_in(self._registry)}")
             if retried:
-                raise BuildError(f"{self._registry}: {_rejected(found)}")
+                raise BuildError(f"{self._registry}: {_rejected(found, self._registry)}")
 
     def _fetch_token(self, challenge: Challenge, scope: Scope) -> _Token:
         realm = challenge.params.get("realm")
@@ -140,8 +140,9 @@ class Authenticator:
         except requests.RequestException as e:
             raise BuildError(f"{self._registry}: token service unreachable ({type(e).__name__})") from None
         if r.status_code in (401, 403):
-            what = _rejected(found) if found else f"authentication required; {_HINT}"
-            raise BuildError(f"{self._registry}: {what}")
+            if found is None:
+                raise BuildError(f"{self._registry}: authentication required; {creds.where_to_log_in(self._registry)}")
+            raise BuildError(f"{self._registry}: {_rejected(found, self._registry)}")
         if r.status_code != 200:
             raise BuildError(f"{self._registry}: token service answered HTTP {r.status_code}")
         try:
@@ -157,10 +158,7 @@ class Authenticator:
         return token
 
 
-_HINT = "set REGISTRY_USERNAME/REGISTRY_PASSWORD or log in with docker login"
-
-
-def _rejected(found: Credentials | None) -> str:
+def _rejected(found: Credentials | None, registry: str) -> str:
     if found is None:
-        return f"access denied; {_HINT}"
+        return f"access denied; {creds.where_to_log_in(registry)}"
     return f"credentials for user {found.username!r} (from {found.source or 'arguments'}) were rejected"

@@ -1,4 +1,8 @@
-"""Where registry credentials come from: env vars, then docker's config.json (credHelpers, auths, credsStore).
+"""Where registry credentials come from, first found wins: the environment (``OCIBUILD_REGISTRY_USERNAME``/
+``_PASSWORD``, ``REGISTRY_USERNAME``/``_PASSWORD``), the containers auth files (``$REGISTRY_AUTH_FILE``, else
+``$XDG_RUNTIME_DIR/containers/auth.json`` and ``~/.config/containers/auth.json``; ``ocibuild login`` writes the
+first), then Docker's ``config.json`` (``$DOCKER_CONFIG``). Each file is read like Docker's: credHelpers, auths,
+credsStore.
 
 Secrets live only in ``Credentials`` objects whose repr hides them; nothing here puts them in a message.
 """
@@ -57,6 +61,27 @@ def docker_config_path() -> Path:
     return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
 
 
+def containers_auth_paths() -> list[Path]:
+    """The containers auth files, in the order podman and skopeo read them; ``ocibuild login`` writes the first."""
+    explicit = os.environ.get("REGISTRY_AUTH_FILE")
+    if explicit:
+        return [Path(explicit)]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    paths = [Path(runtime) / "containers" / "auth.json"] if runtime and os.path.isdir(runtime) else []
+    return [*paths, Path.home() / ".config" / "containers" / "auth.json"]
+
+
+def auth_file_paths() -> list[Path]:
+    """Every file credentials are read from, in order."""
+    return [*containers_auth_paths(), docker_config_path()]
+
+
+def normalise_registry(text: str) -> str:
+    """The registry host users mean by ``text`` (``https://index.docker.io/v1/`` and aliases -> ``docker.io``)."""
+    host = _host_of(text.strip())
+    return DOCKER_HUB if host in _HUB_ALIASES else host
+
+
 def _host_of(key: str) -> str:
     """The host of a config.json ``auths`` key, which may be a URL (``https://index.docker.io/v1/``)."""
     return urlsplit(key).netloc if "://" in key else key.split("/", 1)[0]
@@ -106,9 +131,8 @@ def _from_auth_entry(entry: dict, source: str) -> Credentials | None:
     return None
 
 
-def from_docker_config(registry: str, path: Path | None = None) -> Credentials | None:
-    """Credentials for ``registry`` from docker's config.json: credHelpers, then auths, then credsStore."""
-    path = path or docker_config_path()
+def from_auth_file(registry: str, path: Path) -> Credentials | None:
+    """Credentials for ``registry`` from a Docker-format auth file: credHelpers, then auths, then credsStore."""
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -128,5 +152,16 @@ def from_docker_config(registry: str, path: Path | None = None) -> Credentials |
 
 
 def resolve(registry: str) -> Credentials | None:
-    """Credentials for ``registry``: env vars first, then docker's config."""
-    return from_env() or from_docker_config(DOCKER_HUB if registry in _HUB_ALIASES else registry)
+    """Credentials for ``registry``: env vars first, then the auth files (see the module docstring)."""
+    registry = normalise_registry(registry)
+    found = from_env()
+    for path in auth_file_paths():
+        found = found or from_auth_file(registry, path)
+    return found
+
+
+def where_to_log_in(registry: str) -> str:
+    """The ways that would give credentials for ``registry``, for an error message."""
+    home = str(Path.home())
+    files = ", ".join(str(p).replace(home, "~", 1) if str(p).startswith(home) else str(p) for p in auth_file_paths())
+    return f"run `ocibuild login {registry}` or set REGISTRY_USERNAME and REGISTRY_PASSWORD (also read: {files})"

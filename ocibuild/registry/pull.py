@@ -13,19 +13,19 @@ from pathlib import Path
 
 import requests
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.descriptor import Descriptor, Platform
 from ocibuild.oci.digest import sha256_digest
 from ocibuild.oci.image import BlobSource, Image, Index
 from ocibuild.oci.layer import LayerBlob
-from ocibuild.oci.layout import read_layout, write_layout
+from ocibuild.oci.layout import LayoutError, check_output_dir, read_layout, write_layout
 from ocibuild.oci.mediatypes import INDEX_TYPES, MANIFEST_TYPES, ImageFormat
 from ocibuild.oci.store import Store
 from ocibuild.registry.auth import Scope, pull_scope
 from ocibuild.registry.client import RegistryClient
 from ocibuild.registry.credentials import Credentials
 from ocibuild.registry.progress import Progress, default_progress
-from ocibuild.registry.reference import parse_reference, uses_plain_http
+from ocibuild.registry.reference import Reference, parse_reference, uses_plain_http
 
 READ_BLOCK = 1 << 20
 MAX_MANIFEST = 4 << 20
@@ -143,7 +143,7 @@ def _is_image(descriptor: Descriptor) -> bool:
 
 def pull(
     ref: str,
-    layout_dir: Path,
+    layout_dir: Path | None,
     *,
     insecure_registries: Sequence[str] = (),
     platform: str | Platform | None = None,
@@ -155,29 +155,50 @@ def pull(
     """Fetch ``ref`` into an OCI layout at ``layout_dir`` (tagged with the reference's tag) and return it.
 
     With ``platform`` an index resolves to that platform's image. Blobs go through ``store`` when given (so later
-    pulls and builds reuse them), else through a temporary store beside the layout.
+    pulls and builds reuse them), else through a temporary store beside the layout. Without ``layout_dir`` the
+    image is only fetched into ``store`` (its blobs are read from there).
     """
     parsed = parse_reference(ref)
     wanted = Platform.parse(platform) if isinstance(platform, str) else platform
     client = RegistryClient(
         parsed.api_host, plain_http=uses_plain_http(parsed.api_host, tuple(insecure_registries)), credentials=auth
     )
+    progress = progress or default_progress()
+    if layout_dir is None:
+        if store is None:
+            raise ValueError("pull: give a layout directory or a store")
+        return _fetch(parsed, client, store, wanted, jobs, progress)
     layout_dir = Path(layout_dir)
+    try:
+        check_output_dir(layout_dir)
+    except LayoutError as exc:
+        raise UserInputError(str(exc)) from None
     layout_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = None if store else Path(tempfile.mkdtemp(prefix=".pull.", dir=layout_dir.parent))
-    progress = progress or default_progress()
     try:
-        client.on_retry = progress.note
-        fetcher = _Fetcher(client, parsed.repository, store or Store(scratch), progress)
-        client.ping(fetcher.scope)
-        data, media_type = fetcher.manifest(parsed.digest or parsed.tag, parsed.digest)
-        target = _resolve(fetcher, str(parsed), data, media_type, wanted, jobs)
-        write_layout(layout_dir, target, [parsed.tag] if parsed.tag else None)
+        target = _fetch(parsed, client, store or Store(scratch), wanted, jobs, progress)
+        try:
+            write_layout(layout_dir, target, [parsed.tag] if parsed.tag else None)
+        except LayoutError as exc:
+            raise UserInputError(str(exc)) from None
     finally:
-        progress.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return read_layout(layout_dir, parsed.tag or None, verify_layers=False)
+
+
+def _fetch(
+    parsed: Reference, client: RegistryClient, store: Store, wanted: Platform | None, jobs: int, progress: Progress
+) -> Image | Index:
+    """The image or index of ``parsed``, its blobs fetched into ``store``."""
+    try:
+        client.on_retry = progress.note
+        fetcher = _Fetcher(client, parsed.repository, store, progress)
+        client.ping(fetcher.scope)
+        data, media_type = fetcher.manifest(parsed.digest or parsed.tag, parsed.digest)
+        return _resolve(fetcher, str(parsed), data, media_type, wanted, jobs)
+    finally:
+        progress.close()
 
 
 def _resolve(

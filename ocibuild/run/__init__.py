@@ -13,9 +13,10 @@ from ocibuild.run.buildrun import parse_secret_arg, run_build_commands
 from ocibuild.run.extract import rootfs_for
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
-from ocibuild.run.network import forwarders, parse_publish
+from ocibuild.run.network import Publisher, Readiness, parse_publish
+from ocibuild.run.outbound import Outbound
 from ocibuild.run.predict import PredictionResult, predict
-from ocibuild.run.runtime import Container, run_foreground
+from ocibuild.run.runtime import Container, reap_dead_runs, run_foreground
 from ocibuild.run.spec import RunOptions, build_spec, parse_volume
 from ocibuild.run.workspace import Workspace
 
@@ -29,27 +30,35 @@ def run_image(
     volumes: Sequence[str] = (),
     publish: Sequence[str] = (),
     gpus: bool = False,
-    network: str = "host",
+    network: str = "private",
     runtime: str = "auto",
 ) -> int:
     """Run ``image`` in the foreground like ``docker run`` and return the container's exit code.
 
     ``command`` replaces Cmd; ``env`` are ``K=V`` (or ``K``); ``volumes`` are ``SRC:DST[:ro]``; ``publish``
-    are ``[IP:]HOST:CONTAINER`` ports (host network only); ``network`` is ``host`` or ``none``;
-    ``runtime`` is ``auto`` (runc, else unshare), ``runc`` or ``unshare``.
+    are ``[IP:]HOST:CONTAINER`` ports (on 127.0.0.1 unless IP is given); ``network`` is ``private`` (a
+    namespace of its own, outbound through slirp4netns where it works) or ``host``; ``runtime`` is ``auto``
+    (runc, else unshare), ``runc`` or ``unshare``.
     """
     mounts = [parse_volume(v) for v in volumes]
     ports = [parse_publish(p) for p in publish]
-    if ports and network != "host":
-        raise UserInputError("-p needs host networking (--network host)")
+    if ports and network != "private":
+        raise UserInputError("-p publishes ports of a private network; with host networking they are host ports")
     gpu = gpu_setup() if gpus else None
     config = image.config.get("config") or {}
+    reap_dead_runs(store.root / "tmp")
     lower = rootfs_for(image.layers, store)
-    with Workspace(lower, store.root / "tmp") as workspace:
-        options = RunOptions(command, env, mounts, network, gpu)
+    with (
+        Publisher(ports) as publisher,
+        Outbound(enabled=network == "private") as outbound,
+        Readiness(publisher.attach, outbound.attach) as ready,
+        Workspace(lower, store.root / "tmp") as workspace,
+    ):
+        options = RunOptions(command, env, [*mounts, *outbound.resolv_conf(workspace.dir)], network, gpu)
         spec = build_spec(config, workspace.rootfs, options)
-        with forwarders(ports):
-            return run_foreground(Container(spec, workspace.dir, runtime=runtime))
+        if network == "private":
+            spec["hooks"] = {"createRuntime": [ready.hook()]}
+        return run_foreground(Container(spec, workspace.dir, runtime=runtime))
 
 
 __all__ = [

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import resource
 import socket
+import struct
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,13 +108,28 @@ def populate_dev(dev: Path) -> None:
     os.symlink("pts/ptmx", dev / "ptmx")
 
 
+def loopback_up() -> None:
+    """Bring up ``lo`` of a fresh network namespace (runc does this itself)."""
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, siocgifflags, request))[1]
+        fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+
+
 def main(config_path: str) -> None:
     spec = json.loads(Path(config_path).read_text())
+    if any(ns["type"] == "network" for ns in spec.get("linux", {}).get("namespaces", [])):
+        loopback_up()
     root = Path(spec["root"]["path"])
     for spec_mount in spec.get("mounts", []):
         setup_mount(root, spec_mount)
     for device in spec.get("linux", {}).get("devices", []):
         bind(device["path"], _target(root, device["path"], False), False)
+    for hook in spec.get("hooks", {}).get("createRuntime", []):  # as runc: namespaces made, process not started
+        env = dict(item.partition("=")[::2] for item in hook.get("env", []))
+        if subprocess.run([hook["path"], *hook["args"][1:]], input=b'{"pid": 0}', env=env).returncode != 0:
+            sys.exit(1)  # the hook said why
     process = spec["process"]
     with contextlib.suppress(OSError):
         socket.sethostname(spec.get("hostname") or "ocibuild")

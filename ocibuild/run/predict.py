@@ -1,6 +1,7 @@
 """``ocibuild predict``: what ``cog predict`` does, without Docker.
 
-Check the inputs against the image's schema, start the image's runner on a free port (host network), poll
+Check the inputs against the image's schema, start the image's runner in a network of its own (its port 5000
+published on a free port of 127.0.0.1; outbound through slirp4netns where it works), poll
 ``/health-check`` every 100 ms until READY while echoing the setup logs, POST one prediction, then print the
 output (strings plain, other values as JSON) or write file outputs (``data:`` URLs) to disk, and stop.
 """
@@ -12,7 +13,6 @@ import binascii
 import http.client
 import json
 import mimetypes
-import socket
 import subprocess
 import sys
 import threading
@@ -28,14 +28,17 @@ from ocibuild.oci.store import Store
 from ocibuild.run.extract import rootfs_for
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
+from ocibuild.run.network import Publish, Publisher, Readiness
+from ocibuild.run.outbound import Outbound
 from ocibuild.run.paths import read_text_in
-from ocibuild.run.runtime import Container, stop_signals
+from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals
 from ocibuild.run.spec import RunOptions, build_spec, parse_volume
 from ocibuild.run.workspace import Workspace
 
 POLL_S = 0.1
 SCHEMA_LABEL = "run.cog.openapi_schema"
 SCHEMA_FILE = ".cog/openapi_schema.json"
+RUNNER_PORT = 5000
 
 
 @dataclass
@@ -70,12 +73,6 @@ def _parse_schema(text: str, where: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise BuildError(f"the image's OpenAPI schema ({where}) is not a JSON object")
     return schema
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Interrupted(BuildError):
@@ -226,14 +223,21 @@ def predict(
     payload = parse_input_args(inputs, json_input, schema) if schema is not None else None
     mounts = [parse_volume(v) for v in volumes]
     gpu = gpu_setup() if gpus else None
+    reap_dead_runs(store.root / "tmp")
     lower = rootfs_for(image.layers, store)
     if schema is None:
         schema = schema_from_rootfs(lower, config)
         payload = parse_input_args(inputs, json_input, schema)
-    port = free_port()
-    env = [f"PORT={port}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
-    with Workspace(lower, store.root / "tmp") as ws:
-        spec = build_spec(config, ws.rootfs, RunOptions(env=env, volumes=mounts, gpu=gpu))
+    env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
+    with (
+        Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
+        Outbound() as outbound,
+        Readiness(publisher.attach, outbound.attach) as ready,
+        Workspace(lower, store.root / "tmp") as ws,
+    ):
+        volumes = [*mounts, *outbound.resolv_conf(ws.dir)]
+        spec = build_spec(config, ws.rootfs, RunOptions(env=env, volumes=volumes, network="private", gpu=gpu))
+        spec["hooks"] = {"createRuntime": [ready.hook()]}
         log_path = ws.dir / "container.log"
         with open(log_path, "wb") as log, stop_signals() as received:
             container = Container(spec, ws.dir, runtime=runtime, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -248,7 +252,9 @@ def predict(
                     raise BuildError(f"the model container exited with code {code} before answering")
 
             with container:
-                client = RunnerClient(port, check, lambda text: print(text, end="", file=sys.stderr, flush=True))
+                client = RunnerClient(
+                    publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
+                )
                 client.wait_ready(setup_timeout)
                 body = client.predict(payload or {})
                 container.stop()

@@ -2,13 +2,16 @@
 
 With ``runtime="auto"`` runc is tried first; when it cannot create the container (not installed, no
 permission, unsupported host) the same config runs through ``unshare`` and ``chroot_exec``. Stopping sends
-SIGTERM, then SIGKILL after a grace period, then ``runc delete --force``; the scratch directory holding the
-bundle and the runc state is always removed.
+SIGTERM, then SIGKILL after a grace period, then ``runc delete --force``; the bundle is always removed.
+If ocibuild dies first (SIGKILL), the unshare process dies with it (a parent-death signal) and a guard process
+(``guard.py``) deletes the runc container; runc's state lives in one root per user (``runc_root``) under ids
+that name their owner, so the next run reaps what a dead one left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -23,13 +26,32 @@ from pathlib import Path
 from typing import IO, Any
 
 from ocibuild.errors import BuildError, UserInputError
+from ocibuild.run.guard import PACKAGE_PARENT, Guard, owner_token, reap
 
 RUNTIMES = ("auto", "runc", "unshare")
 STOP_GRACE_S = 5.0
 PROCESS_ERROR = "unable to start container process"  # runc created the container; its process failed (exec, cwd)
-PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+PR_SET_PDEATHSIG = 1
 
 Stream = int | IO[Any] | None
+
+
+def die_with_parent() -> None:
+    """In a child before exec: be killed when ocibuild dies (a parent-death signal)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def runc_root() -> Path:
+    """The runc state root shared by this user's containers (``/run/ocibuild-runc`` for root)."""
+    if os.geteuid() == 0:
+        return Path("/run/ocibuild-runc")
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    return (Path(base) if base and os.path.isdir(base) else Path.home() / ".cache") / "ocibuild-runc"
+
+
+def reap_dead_runs(scratch_parent: Path) -> None:
+    """Delete containers and scratch directories of runs whose ocibuild process died."""
+    reap(runc_root(), scratch_parent)
 
 
 class Container:
@@ -51,15 +73,13 @@ class Container:
         self.scratch = Path(scratch)
         self.runtime = runtime
         self.streams = {"stdin": stdin, "stdout": stdout, "stderr": stderr}
-        self.id = f"ocibuild-{uuid.uuid4().hex[:12]}"
+        self.id = f"ocibuild-{owner_token()}-{uuid.uuid4().hex[:12]}"
         self.used = ""
         self.runc = shutil.which("runc") or "runc"
+        self.state_root = runc_root()
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
-
-    @property
-    def state_root(self) -> Path:
-        return self.scratch / "runc-state"
+        self.guard: Guard | None = None
 
     def start(self) -> None:
         bundle = self.scratch / "bundle"
@@ -68,7 +88,11 @@ class Container:
         found = shutil.which("runc") is not None
         if self.runtime == "runc" and not found:
             raise BuildError("runc is not installed")
+        self.guard = Guard()
+        self.guard.tell(scratch=str(self.scratch))
         if self.runtime != "unshare" and found:
+            self.state_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.guard.tell(runc=self.runc, runc_root=str(self.state_root), runc_id=self.id)
             error = self._start_runc(bundle)
             if error is None:
                 return
@@ -110,7 +134,9 @@ class Container:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
         self.used = "unshare"
-        self.process = subprocess.Popen(cmd, start_new_session=True, env=env, **self.streams)  # type: ignore[call-overload]
+        self.process = subprocess.Popen(  # type: ignore[call-overload]
+            cmd, start_new_session=True, env=env, preexec_fn=die_with_parent, **self.streams
+        )
 
     def wait(self, timeout: float | None = None) -> int | None:
         """The container's exit code (128+N when killed by signal N), or None when still running."""
@@ -159,12 +185,14 @@ class Container:
         if self.used == "runc":
             self._runc_delete()
         shutil.rmtree(self.scratch / "bundle", ignore_errors=True)
-        shutil.rmtree(self.state_root, ignore_errors=True)
         for name in ("container.pid", "runc.log"):
             (self.scratch / name).unlink(missing_ok=True)
+        if self.guard is not None:
+            self.guard.done()
+            self.guard = None
 
     def _runc_delete(self) -> None:
-        if self.state_root.exists():
+        if (self.state_root / self.id).exists():
             subprocess.run(
                 [self.runc, "--root", str(self.state_root), "delete", "--force", self.id],
                 capture_output=True,
@@ -172,7 +200,11 @@ class Container:
             )
 
     def __enter__(self) -> Container:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,9 +2,9 @@
 
 It mirrors what ``docker run`` sets up: namespaces, ``/proc``, a tmpfs ``/dev`` with ``/dev/pts``, ``/dev/shm``
 and ``/dev/mqueue``, read-only ``/sys``, a tmpfs ``/tmp``, the default capabilities, masked ``/proc`` paths,
-rlimits lowered to what this host allows, ``terminal: false``; host networking (with the host's resolv.conf,
-hosts and hostname) or a private network namespace. As non-root it adds a user namespace mapping the
-caller to root (rootless runc).
+rlimits lowered to what this host allows, ``terminal: false``; a private network namespace (loopback only;
+``network.py`` publishes ports into it) or host networking (with the host's resolv.conf, hosts and
+hostname). As non-root it adds a user namespace mapping the caller to root (rootless runc).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ MASKED_PATHS = [
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 HOST_NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")
-NETWORKS = ("host", "none")
+NETWORKS = ("private", "host")
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def build_spec(config: dict[str, Any], rootfs: Path, options: RunOptions) -> dic
     }
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     mounts = _base_mounts(rootless)
-    if options.network == "none":
+    if options.network == "private":
         namespaces.append({"type": "network"})
         hostname = "ocibuild"
     else:

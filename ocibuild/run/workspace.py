@@ -1,7 +1,8 @@
 """A writable view of a cached rootfs for one container: an overlay mount, or a copy where overlays fail.
 
 The cached rootfs is the overlay's lower directory and is never written; everything the container (or the
-runtime creating mount points) changes lands in a throwaway upper directory.
+runtime creating mount points) changes lands in a throwaway upper directory. The scratch directory names its
+owner, so a run that was killed is cleaned up by the next (``guard.reap``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ocibuild.run.extract import copy_tree
+from ocibuild.run.guard import OWNER_FILE, owner_token
 
 
 class Workspace:
@@ -30,6 +32,7 @@ class Workspace:
         self.scratch_parent.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix="run-", dir=self.scratch_parent))
         try:
+            (self.dir / OWNER_FILE).write_text(owner_token() + "\n")  # reaped once this process is gone
             self.rootfs = self.dir / "rootfs"
             self.rootfs.mkdir(mode=0o755)
             if not self._mount_overlay():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -128,3 +130,39 @@ def test_a_malformed_layout_is_a_one_line_error(tmp_path: Path):
     result = ocibuild("push", str(layout), "127.0.0.1:1/x:y", "--cache-dir", str(tmp_path / "cache"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_folder_that_is_not_a_layout_is_refused_and_left_intact(project: Path, tmp_path: Path):
+    folder = tmp_path / "work"
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "notes.md").write_text("notes\n")
+    result = ocibuild(str(project), "-o", str(folder), "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"error: --output {folder}: not empty and not an OCI layout; choose an empty or new directory"
+    )
+    assert sorted(p.name for p in folder.rglob("*")) == [".git", "HEAD", "notes.md"]
+    assert (folder / "notes.md").read_text() == "notes\n" and folder.stat().st_mode & 0o777 != 0o700
+    assert not (tmp_path / "cache").exists()  # refused before any work
+
+
+def test_an_edited_blob_of_an_earlier_output_never_reaches_a_later_build(
+    project: Path, tmp_path: Path, shared_cache: Path
+):
+    first = tmp_path / "first"
+    args = (str(project), "--cache-dir", str(shared_cache), "--source-date-epoch", "0", "-q")
+    assert ocibuild(*args, "-o", str(first)).returncode == 0
+    for blob in (first / "blobs" / "sha256").iterdir():
+        blob.chmod(0o644)
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.write_bytes(bytes(data))
+    for output in (tmp_path / "second", first):
+        result = ocibuild(*args, "-o", str(output))
+        assert result.returncode == 0, result.stderr
+        for blob in (output / "blobs" / "sha256").iterdir():
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, blob
+        index = json.loads((output / "index.json").read_text())
+        assert result.stdout.strip() == f"{output}@{index['manifests'][0]['digest']}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from pathlib import Path
@@ -120,8 +122,7 @@ def test_read_layout_refuses_corrupt_blobs(tmp_path: Path, store: Store):
     image = busybox_image(store)
     layout = write_layout(tmp_path / "layout", image, ["latest"])
     blob = layout / "blobs" / "sha256" / image.layers[1].digest.split(":")[1]
-    blob.unlink()  # it is a hardlink into the store: replace, never modify in place
-    blob.write_bytes(b"corrupt")
+    blob.write_bytes(b"corrupt")  # a copy of its own: the store is untouched
     with pytest.raises(LayoutError, match="does not match"):
         read_layout(layout)
     with pytest.raises(LayoutError, match="not an OCI layout"):
@@ -136,3 +137,106 @@ def test_rewriting_a_layout_replaces_it_whole(tmp_path: Path, store: Store):
     write_layout(first, second, ["latest"])
     assert read_layout(layout).digest == second.digest
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".layout")]
+
+
+def test_a_folder_that_is_not_a_layout_is_refused_and_left_intact(tmp_path: Path, store: Store):
+    folder = tmp_path / "project"
+    (folder / ".git").mkdir(parents=True)
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "notes.txt").write_text("my notes\n")
+    before = sorted((p.relative_to(folder), p.read_bytes() if p.is_file() else None) for p in folder.rglob("*"))
+    with pytest.raises(LayoutError, match=f"{folder}: not empty and not an OCI layout"):
+        write_layout(folder, busybox_image(store), ["latest"])
+    assert sorted((p.relative_to(folder), p.read_bytes() if p.is_file() else None) for p in folder.rglob("*")) == before
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LayoutError, match="exists and is not a directory"):
+        write_layout(tmp_path / "file", busybox_image(store))
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_an_empty_directory_is_written_into_and_keeps_its_mode(tmp_path: Path, store: Store):
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o751)
+    empty.chmod(0o751)
+    write_layout(empty, busybox_image(store), ["latest"])
+    check_layout(empty)
+    assert empty.stat().st_mode & 0o777 == 0o751
+
+
+def test_rewriting_removes_only_the_old_images_blobs(tmp_path: Path, store: Store):
+    layout = write_layout(tmp_path / "layout", busybox_image(store), ["latest"])
+    stray = layout / "blobs" / "sha256" / ("0" * 64)
+    stray.write_bytes(b"not ours")
+    (layout / "README").write_text("kept\n")
+    second = build_image([write_layer([Entry.file("x", b"other")], store)], ImageConfig())
+    write_layout(layout, second, ["latest"])
+    check_layout(layout)
+    names = {p.name for p in (layout / "blobs" / "sha256").iterdir()}
+    assert names == {d.split(":")[1] for d in (second.digest, second.config_digest, second.layers[0].digest)} | {
+        "0" * 64
+    }
+    assert (layout / "README").read_text() == "kept\n"
+
+
+def _write_many(layout: str, root: str, seed: int, rounds: int) -> None:
+    store = Store(Path(root))
+    images = [
+        build_image([write_layer([Entry.file("f", f"{seed}-{i}".encode())], store)], ImageConfig()) for i in range(3)
+    ]
+    for i in range(rounds):
+        write_layout(Path(layout), images[i % 3], ["latest"])
+
+
+def test_concurrent_writers_into_one_layout_all_succeed(tmp_path: Path, store: Store):
+    layout = tmp_path / "out"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_many, args=(str(layout), str(store.root), seed, 15)) for seed in range(3)]
+    for worker in workers:
+        worker.start()
+    seen = set()
+    while any(w.is_alive() for w in workers):
+        if (layout / "index.json").exists():  # a reader always finds a complete index: empty, or one image
+            seen.add(tuple(m["digest"] for m in json.loads((layout / "index.json").read_text())["manifests"]))
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    check_layout(layout)
+    assert len(seen) > 1
+    assert [p.name for p in layout.iterdir() if p.name.startswith(".")] == [".ocibuild-verified.json"]  # no temp files
+    assert [p.name for p in (layout / "blobs" / "sha256").iterdir() if p.name.startswith(".")] == []
+    assert len(list((layout / "blobs" / "sha256").iterdir())) == 3  # manifest, config, layer of the last write
+    assert not [p for p in tmp_path.iterdir() if ".old." in p.name or p.name.startswith(".out")]
+
+
+def test_an_edited_blob_of_an_earlier_layout_never_reaches_a_later_one(tmp_path: Path, store: Store):
+    image = busybox_image(store)
+    first = write_layout(tmp_path / "first", image, ["latest"])
+    for blob in (first / "blobs" / "sha256").iterdir():
+        assert blob.stat().st_nlink == 1  # a copy, not the store's inode
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.chmod(0o644)
+        blob.write_bytes(bytes(data))
+    for again in (tmp_path / "second", first):  # a new layout, and the edited one written again
+        write_layout(again, image, ["latest"])
+        for blob in (again / "blobs" / "sha256").iterdir():
+            assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == f"sha256:{blob.name}", blob
+        assert read_layout(again).digest == image.digest
+    for layer in image.layers:
+        assert "sha256:" + hashlib.sha256(store.blob_path(layer.digest).read_bytes()).hexdigest() == layer.digest
+
+
+def test_a_rewrite_hashes_only_blobs_that_changed_since_they_last_verified(tmp_path: Path, store: Store):
+    image = busybox_image(store)
+    layout = write_layout(tmp_path / "out", image, ["latest"])
+    layer = layout / "blobs" / "sha256" / image.layers[-1].digest.split(":", 1)[1]
+    before = layer.stat()
+    write_layout(layout, image, ["latest"])
+    assert layer.stat().st_ino == before.st_ino, "an unchanged blob is kept, not copied again"
+
+    data = bytearray(layer.read_bytes())  # same size, same mtime: only the ctime tells
+    data[-100] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    os.utime(layer, ns=(before.st_atime_ns, before.st_mtime_ns))
+    write_layout(layout, image, ["latest"])
+    assert "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest() == image.layers[-1].digest

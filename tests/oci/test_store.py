@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,3 +74,22 @@ def test_prune_frees_rebuildable_caches_and_keeps_the_store_usable(tmp_path: Pat
     assert store.prune(everything=True) > 0
     assert not layer.path.exists() and store.lookup("k|gzip|sde=0") is None
     assert cached_layer("k", lambda: [Entry.file("a", b"a" * 1000)], store).digest == layer.digest
+
+
+def test_a_blob_shared_through_a_hardlink_is_checked_then_owned_or_dropped(tmp_path: Path):
+    """Layouts of older versions hardlinked store blobs; an edit made there must not be served as the blob."""
+    store = Store(tmp_path / "store")
+    good = cached_layer("good", lambda: [Entry.file("a", b"a" * 5000)], store)
+    bad = cached_layer("bad", lambda: [Entry.file("b", b"b" * 5000)], store)
+    os.link(good.path, tmp_path / "old-layout-good")
+    os.link(bad.path, tmp_path / "old-layout-bad")
+    edited = bytearray((tmp_path / "old-layout-bad").read_bytes())
+    edited[-1] ^= 1
+    (tmp_path / "old-layout-bad").chmod(0o644)
+    (tmp_path / "old-layout-bad").write_bytes(bytes(edited))
+    assert store.has_blob(good.digest, good.size)
+    assert store.blob_path(good.digest).stat().st_nlink == 1  # the store's own inode now
+    assert not store.has_blob(bad.digest, bad.size) and not store.blob_path(bad.digest).exists()
+    rebuilt = cached_layer("bad", lambda: [Entry.file("b", b"b" * 5000)], store)
+    assert rebuilt.digest == bad.digest
+    assert "sha256:" + hashlib.sha256(rebuilt.path.read_bytes()).hexdigest() == bad.digest

@@ -32,10 +32,11 @@ def auth_registry(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _no_ambient_credentials(monkeypatch, tmp_path):
-    """Tests never read the developer's docker config or registry env vars."""
+    """Tests never read the developer's docker config, containers auth files or registry env vars."""
     for var in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD", "OCIBUILD_REGISTRY_USERNAME", "OCIBUILD_REGISTRY_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "containers-auth.json"))
 
 
 @pytest.fixture

@@ -75,3 +75,33 @@ def test_cred_helpers_and_store(tmp_path, monkeypatch):
 def test_missing_helper_is_no_credentials(tmp_path):
     write_config(tmp_path, {"credsStore": "does-not-exist"})
     assert credentials.resolve("h.io") is None
+
+
+def test_containers_auth_files_are_read_before_docker_config(tmp_path, monkeypatch):
+    home, runtime = tmp_path / "home", tmp_path / "run-user"
+    (home / ".config" / "containers").mkdir(parents=True)
+    (runtime / "containers").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE")
+    write_config(tmp_path, {"auths": {"h.io": {"username": "docker", "password": "d"}}})
+    assert credentials.resolve("h.io").username == "docker"
+    config_file = home / ".config" / "containers" / "auth.json"
+    config_file.write_text(json.dumps({"auths": {"h.io": {"auth": base64.b64encode(b"config:c").decode()}}}))
+    assert credentials.resolve("h.io") == Credentials("config", "c", str(config_file))
+    runtime_file = runtime / "containers" / "auth.json"
+    runtime_file.write_text(json.dumps({"auths": {"h.io": {"auth": base64.b64encode(b"runtime:r").decode()}}}))
+    assert credentials.resolve("h.io").username == "runtime"
+    explicit = tmp_path / "explicit.json"
+    explicit.write_text(json.dumps({"auths": {"docker.io": {"username": "hub", "password": SECRET}}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(explicit))
+    assert credentials.resolve("h.io").username == "docker"  # REGISTRY_AUTH_FILE replaces both containers files
+    assert credentials.resolve("registry-1.docker.io").username == "hub"
+
+
+def test_a_credential_helper_named_in_a_containers_auth_file(tmp_path, monkeypatch):
+    fake_helper(tmp_path, monkeypatch, "vault", "helper-user", SECRET)
+    explicit = tmp_path / "containers-auth.json"
+    explicit.write_text(json.dumps({"credHelpers": {"h.io": "vault"}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(explicit))
+    assert credentials.resolve("h.io").username == "helper-user"

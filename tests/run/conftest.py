@@ -21,7 +21,7 @@ GROUP = "root:x:0:\napp:x:1001:\nstaff:x:50:\n"
 
 @pytest.fixture(autouse=True)
 def _tools() -> None:
-    for tool in ("runc", "unshare"):
+    for tool in ("runc", "unshare", "nsenter", "slirp4netns"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed; run scripts/install_test_tools.sh")
 

@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.runner.harness import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
+SETPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 SCRIPT = textwrap.dedent(
     """
     import sys
+    import threading
+    import time
+    import urllib.request
     from pathlib import Path
     from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, write_layer
     from ocibuild.run import run_build_commands, run_image
@@ -32,6 +38,21 @@ SCRIPT = textwrap.dedent(
         print(runtime, run_image(image, store, runtime=runtime), flush=True)
     [layer] = run_build_commands([base], ["echo built > /built"], {}, store, 0, Compression.NONE, env=["PATH=/bin"])
     print("layer", layer.size > 0, sorted(p.name for p in (store.root / "tmp").iterdir()))
+    www = write_layer([Entry.file("www/index.html", b"rootless")], store, Compression.NONE)
+    serve = ImageConfig(env=["PATH=/bin"], cmd=["/bin/sh", "-c", "busybox httpd -p 5000 -h /www && sleep 4"])
+    for runtime in ("runc", "unshare"):
+        port = int(sys.argv[2 if runtime == "runc" else 3])
+        args = (build_image([base, www], serve), store)
+        thread = threading.Thread(target=run_image, args=args, kwargs={"runtime": runtime, "publish": [f"{port}:5000"]})
+        thread.start()
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+                print(runtime, body, flush=True)
+                break
+            except OSError:
+                time.sleep(0.05)
+        thread.join()
     """
 )
 
@@ -43,7 +64,7 @@ def test_unprivileged_user_runs_images_and_build_commands() -> None:
     try:
         os.chmod(scratch, 0o777)
         result = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SYSTEM_PYTHON, "-c", SCRIPT, str(scratch)],
+            [*SETPRIV, SYSTEM_PYTHON, "-c", SCRIPT, str(scratch), str(free_port()), str(free_port())],
             env={"PATH": os.environ["PATH"], "HOME": str(scratch), "PYTHONPATH": str(REPO)},
             capture_output=True,
             text=True,
@@ -53,5 +74,11 @@ def test_unprivileged_user_runs_images_and_build_commands() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["runc 0", "unshare 0", "layer True []"], result.stderr
+    assert result.stdout.splitlines() == [
+        "runc 0",
+        "unshare 0",
+        "layer True []",
+        "runc rootless",  # published from the container's network namespace, entered through its user namespace
+        "unshare rootless",
+    ], result.stderr
     assert result.stderr.count("uid=0") == 2, "the caller is root inside its user namespace"
