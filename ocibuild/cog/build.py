@@ -98,7 +98,7 @@ def resolve(loaded: LoadedConfig, options: BuildOptions, *, refresh: bool = Fals
     )
     for change in resolved.changes:
         options.reporter.step(f"{LOCK_NAME}: {change}")
-    for warning in resolved.requirements.warnings:
+    for warning in [*resolved.requirements.warnings, *resolved.notes]:
         options.reporter.warn(warning)
     return resolved
 

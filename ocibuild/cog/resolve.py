@@ -9,6 +9,7 @@ the project lock only.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class Resolved:
     requirements: Requirements
     weights: list | None
     """Managed weight sets (cog.yaml ``weights:``), their files fetched by digest; None without managed weights."""
+    notes: list[str]
+    """Choices the user should hear about (e.g. the Python patch a base really has)."""
 
 
 def recipe_versions() -> dict[str, str]:
@@ -99,7 +102,7 @@ def resolve_project(loaded: LoadedConfig, previous: ProjectLock | None, options:
     changes = lock_changes(previous, new)
     if options.locked and changes:
         raise UserInputError(f"{LOCK_NAME}: --locked, but the lock would change: {'; '.join(changes)}")
-    return Resolved(new, changes, inputs, reqs, weight_sets)
+    return Resolved(new, changes, inputs, reqs, weight_sets, sorted(set(guard.notes)))
 
 
 class _Guard:
@@ -107,6 +110,11 @@ class _Guard:
 
     def __init__(self, options: ResolveOptions) -> None:
         self.options = options
+        self.notes: list[str] = []
+
+    def note(self, message: str) -> None:
+        """A choice resolution made that the user should hear about."""
+        self.notes.append(message)
 
     def resolving(self, what: str) -> None:
         if self.options.locked:
@@ -147,7 +155,29 @@ def _resolve_base(
         if options.locked:
             guard.resolving(f"it {why} for {platform}")
         base = debian.load_lock(definition, platform)  # the bundled seed: no network
+    base = _honour_patch(str(loaded.config.build.python_version), base, guard)
     new.base = {**(new.base or {}), base.platform: debian.base_section(base)}
+    return base
+
+
+def _honour_patch(requested: str, base: debian.BaseLock, guard: _Guard) -> debian.BaseLock:
+    """``python_version: X.Y.Z``: a python-build-standalone base pins exactly that build; Debian's interpreter has one
+    patch per suite, so a different one is kept and said (never dropped silently)."""
+    if requested.count(".") < 2:
+        return base
+    if base.interpreter == debian.PBS:
+        if base.interpreter_pin.get("version") != requested:
+            guard.resolving(f"it pins Python {base.interpreter_pin.get('version')}, not {requested}")
+            pin = debian.interpreter.pin_interpreter(requested, base.arch)
+            base = dataclasses.replace(base, interpreter_pin=pin)
+        return base
+    shipped = debian.shipped_python(base)
+    if shipped and shipped != requested:
+        guard.note(
+            f"cog.yaml: python_version {requested}: {base.name} ships Debian's Python {shipped} (patched by Debian "
+            f"security updates); the image has {shipped}. Use python_version {requested.rsplit('.', 1)[0]} to "
+            "silence this"
+        )
     return base
 
 

@@ -183,3 +183,12 @@ def test_plan_shows_the_digests_the_store_holds(warm_hello, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     steps = json.loads(result.stdout)["platforms"][0]["steps"]
     assert all(s["digest"].startswith("sha256:") for s in steps if s["name"] in ("base", "runner", "code"))
+
+
+def test_a_python_patch_the_debian_base_lacks_is_said_not_dropped(tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / "hello-world", tmp_path / "project")
+    cog = (project / "cog.yaml").read_text()
+    (project / "cog.yaml").write_text(cog.replace('python_version: "3.11"', 'python_version: "3.11.9"'))
+    result = ocibuild("plan", str(project), "--offline", "--cache-dir", str(tmp_path / "store"))
+    assert result.returncode == 0, result.stderr
+    assert "warning: cog.yaml: python_version 3.11.9: bookworm-py3.11 ships Debian's Python 3.11.2" in result.stderr

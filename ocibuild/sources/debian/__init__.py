@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ __all__ = [
     "base_lock_from_section",
     "base_recipes",
     "base_section",
+    "interpreter",
     "load_base_definition",
     "load_lock",
     "lock_base",
@@ -63,6 +65,7 @@ __all__ = [
     "read_lock",
     "read_section",
     "resolve_system_packages",
+    "shipped_python",
     "system_packages_layer",
     "system_packages_recipe",
     "write_lock",
@@ -207,6 +210,13 @@ def _ca_digests(extra_ca_certs: Sequence[Path]) -> list[str]:
         return [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in extra_ca_certs]
     except OSError as exc:
         raise UserInputError(f"cannot read CA certificate {exc.filename}: {exc.strerror}") from None
+
+
+def shipped_python(lock: BaseLock) -> str | None:
+    """The upstream version (``3.11.2``) of the Debian interpreter package ``lock`` pins, if any."""
+    package = next((p for p in lock.packages if p.name == f"python{lock.python}-minimal"), None)
+    match = re.match(r"(?:\d+:)?(\d+\.\d+\.\d+)", package.version) if package else None
+    return match.group(1) if match else None
 
 
 def base_recipes(

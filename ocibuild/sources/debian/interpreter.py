@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.entries import Entry, entries_from_tree
 from ocibuild.oci.layer import LayerRecipe
 from ocibuild.oci.store import Store
@@ -44,7 +44,9 @@ def _unavailable(version: str, why: str) -> BuildError:
 
 
 def pin_interpreter(version: str, arch: str) -> dict[str, str]:
-    """The newest CPython ``version``.x build for linux/``arch`` that uv knows (uv's metadata; no network)."""
+    """The CPython build for linux/``arch`` that uv knows (uv's metadata; no network): the newest ``X.Y.*`` for a
+    ``version`` ``X.Y``, exactly ``X.Y.Z`` for a ``version`` with a patch."""
+    minor = ".".join(version.split(".")[:2])
     proc = subprocess.run(
         [_uv(), "python", "list", "--only-downloads", "--all-versions", "--all-arches", "--output-format", "json"],
         capture_output=True,
@@ -60,9 +62,17 @@ def pin_interpreter(version: str, arch: str) -> dict[str, str]:
         and b["libc"] == "gnu"
         and b["variant"] == "default"
         and b["arch"] == _UV_ARCH[arch]
-        and ".".join(b["version"].split(".")[:2]) == version
+        and ".".join(b["version"].split(".")[:2]) == minor
         and b["version_parts"]["patch"] is not None
     ]
+    if version != minor:
+        patches = sorted({b["version"] for b in builds}, key=lambda v: [int(x) for x in v.split(".")])
+        builds = [b for b in builds if b["version"] == version]
+        if not builds and patches:
+            raise UserInputError(
+                f"cog.yaml: python_version {version}: no python-build-standalone build of it "
+                f"(known: {', '.join(patches[-8:])})"
+            )
     if not builds:
         raise _unavailable(version, f"uv knows no python-build-standalone build for linux/{arch}")
     best = max(builds, key=lambda b: tuple(b["version_parts"][k] for k in ("major", "minor", "patch")))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.store import Store
 from ocibuild.sources.debian import interpreter
@@ -33,3 +33,9 @@ def test_unreachable_download_is_one_line_naming_available_versions(
     assert "\n" not in message
     assert message.startswith("Python 3.12 is not available: downloading cpython-3.12.")
     assert message.endswith("Python versions available without a download: 3.11, 3.13, 3.14")
+
+
+def test_a_patch_version_pins_exactly_that_build_or_names_the_known_ones() -> None:
+    assert interpreter.pin_interpreter("3.12.4", "amd64")["version"] == "3.12.4"
+    with pytest.raises(UserInputError, match=r"python_version 3\.12\.99: no python-build-standalone build of it"):
+        interpreter.pin_interpreter("3.12.99", "amd64")
