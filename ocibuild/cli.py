@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 build failed, 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,21 @@ from ocibuild.oci.store import OfflineError, default_cache_dir
 from ocibuild.progress import Reporter
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, when it has a meaningful one and the text does not say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserInputError(f"usage: {message}")
 
@@ -44,19 +59,25 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--source-date-epoch",
         type=int,
-        help="timestamp for every file and date (default: $SOURCE_DATE_EPOCH, else the last git commit time, else 0)",
+        help="time of the project's own layers and the config (default: $SOURCE_DATE_EPOCH, else the last git commit "
+        "time, else 0); pinned layers always carry 0",
     )
     build.add_argument(
         "--platform",
         action="append",
         default=[],
-        help="target platform, e.g. linux/amd64 (repeatable: several give an image index)",
+        help="target platform(s), e.g. linux/arm64 or linux/amd64,linux/arm64 (several give an image index; "
+        "default: linux/amd64)",
     )
     build.add_argument("--format", choices=[f.value for f in ImageFormat], default="oci", help="media types")
-    build.add_argument("--compression", choices=[c.value for c in Compression], default="gzip")
+    build.add_argument(
+        "--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression"
+    )
     build.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
     build.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
-    build.add_argument("--push", action="store_true", help="push to every -t reference (default: cog.yaml's image)")
+    build.add_argument(
+        "--push", action="store_true", help="push to every -t reference (default: cog.yaml's image, else its model)"
+    )
     build.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once when pushing")
     build.add_argument(
         "--verify-reproducible",
@@ -69,16 +90,20 @@ def make_parser() -> argparse.ArgumentParser:
 
     lock = sub.add_parser("lock", help="resolve every input again (base included) and rewrite ocibuild.lock")
     lock.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
-    lock.add_argument("--platform", action="append", default=[], help="target platform (repeatable)")
+    lock.add_argument(
+        "--platform", action="append", default=[], help="target platform(s), e.g. linux/amd64,linux/arm64 (repeatable)"
+    )
     lock.add_argument("--find-links", action="append", default=[], help="extra local wheel folder for uv")
     _add_common(lock)
 
     plan = sub.add_parser("plan", help="print the layers a build would make: names, input keys, cached digests")
     plan.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-    plan.add_argument("--platform", action="append", default=[], help="target platform (repeatable)")
+    plan.add_argument(
+        "--platform", action="append", default=[], help="target platform(s), e.g. linux/amd64,linux/arm64 (repeatable)"
+    )
     plan.add_argument("--source-date-epoch", type=int, help="as for build")
-    plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip")
+    plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression")
     _add_resolve_options(plan)
     _add_common(plan)
 
@@ -128,7 +153,7 @@ def make_parser() -> argparse.ArgumentParser:
     predict.add_argument("-i", "--input", action="append", default=[], help="name=value or name=@file (repeatable)")
     predict.add_argument("--json", help="all inputs as one JSON object")
     predict.add_argument("-o", "--output", type=Path, help="where to write file outputs")
-    predict.add_argument("--setup-timeout", type=float, default=300.0)
+    predict.add_argument("--setup-timeout", type=float, default=300.0, help="seconds setup() may take")
     _add_run_options(predict)
     _add_common(predict)
     return parser
@@ -153,7 +178,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-e", "--env", action="append", default=[], help="K=V environment variable (repeatable)")
     p.add_argument("-v", "--volume", action="append", default=[], help="SRC:DST[:ro] bind mount (repeatable)")
     p.add_argument("--gpus", choices=["all"], help="give the container the host's NVIDIA GPUs")
-    p.add_argument("--runtime", choices=["auto", "runc", "unshare"], default="auto")
+    p.add_argument(
+        "--runtime",
+        choices=["auto", "runc", "unshare"],
+        default="auto",
+        help="container runtime (auto: runc if usable)",
+    )
     _add_registry_options(p)
 
 
@@ -186,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ocibuild schema . | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # an unexpected failure is still one line unless --debug
         if debug:
             raise
@@ -209,7 +242,8 @@ def _open_store(args: argparse.Namespace) -> Store:
 
 def _platforms(values: list[str]) -> list[Platform]:
     try:
-        return [Platform.parse(p) for p in (values or ["linux/amd64"])]
+        names = [p.strip() for value in values or ["linux/amd64"] for p in value.split(",") if p.strip()]
+        return [Platform.parse(p) for p in dict.fromkeys(names)]
     except ValueError as exc:
         raise UserInputError(f"--platform: {exc}") from None
 
@@ -238,7 +272,7 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
+    from ocibuild.cog.files import OUTPUT_DIRNAME, default_image_name, find_cog_yaml
     from ocibuild.memo import recall, remember
     from ocibuild.outputs import check_layout_output, write_outputs
 
@@ -250,13 +284,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
+    if args.tarball is not None and len(_platforms(args.platform)) > 1:
+        raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
     if hit is not None:
-        target, sde = hit
+        target, sde, name = hit
         reporter.step(f"unchanged since the last build (project, lock, options and ocibuild): {target.digest}")
-        _emit(write_outputs(target, output, args.tarball, args.tag, reporter, sde), target.digest, args)
+        _emit(write_outputs(target, output, args.tarball, args.tag, reporter, sde, name), target.digest, args)
         return 0
 
     from ocibuild.cog.build import build_project
@@ -271,11 +307,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from ocibuild.reproducible import verify_reproducible
 
         verify_reproducible(cog_yaml, options, result)
+    name = default_image_name(cog_yaml, result.loaded.config.image)
     if memo is not None and _memo_key(args, cog_yaml, output) == memo:  # nothing changed while building
-        remember(store, memo, result.target, result.source_date_epoch)
+        remember(store, memo, result.target, result.source_date_epoch, name)
     target_ref = _push_target(result.loaded.config)
     refs = args.tag or ([target_ref] if args.push and target_ref else [])
-    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch)
+    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch, name)
     if args.push:
         lines = _push(result.target, refs, args)
     _emit(lines, result.digest, args)
@@ -355,6 +392,11 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
+    source = Path(args.layout)
+    if source.is_dir() and (source / "cog.yaml").is_file() and not (source / "index.json").is_file():
+        raise UserInputError(
+            f"{source}: a Cog project, not an image; build and push it with: ocibuild build {source} --push -t REF"
+        )
     target = load_layout_or_archive(args.layout, _open_store(args))
     lines = _push(target, args.refs, args)
     _emit(lines, target.digest, args)

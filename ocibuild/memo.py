@@ -78,8 +78,8 @@ def _walk(root: Path, skipped_at_root: frozenset[str]) -> Iterator[tuple[str, os
                 stack.append(rel + "/")
 
 
-def recall(store: Store, key: str) -> tuple[Image | Index, int] | None:
-    """The image recorded for ``key`` and its SOURCE_DATE_EPOCH, when every blob it needs is still in the store."""
+def recall(store: Store, key: str) -> tuple[Image | Index, int, str] | None:
+    """The image recorded for ``key``, its SOURCE_DATE_EPOCH and image name, when the store still has every blob."""
     record = store.lookup(RECORD_PREFIX + key)
     if record is None:
         return None
@@ -88,12 +88,13 @@ def recall(store: Store, key: str) -> tuple[Image | Index, int] | None:
         if not all(store.has_blob(d, s) for d, s in blobs):
             return None
         top = Descriptor(record["media_type"], record["digest"], int(record["size"]))
-        return read_target(store.root, top, verify_layers=False), int(record["source_date_epoch"])
+        target = read_target(store.root, top, verify_layers=False)
+        return target, int(record["source_date_epoch"]), str(record["name"])
     except (KeyError, TypeError, ValueError, OSError, LayoutError):
         return None
 
 
-def remember(store: Store, key: str, target: Image | Index, source_date_epoch: int) -> None:
+def remember(store: Store, key: str, target: Image | Index, source_date_epoch: int, name: str) -> None:
     """Record ``target`` for ``key``: its manifests and configs go into the store beside its layers."""
     if isinstance(target, Index) and target.artifact_blobs:
         return  # managed-weight artifacts are not read back from a store: such builds always run
@@ -109,6 +110,7 @@ def remember(store: Store, key: str, target: Image | Index, source_date_epoch: i
         "size": len(top),
         "media_type": target.media_type,
         "source_date_epoch": source_date_epoch,
+        "name": name,
         "blobs": blobs,
     }
     store.record(RECORD_PREFIX + key, record)

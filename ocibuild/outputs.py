@@ -36,8 +36,12 @@ def write_outputs(
     tags: list[str],
     reporter: Reporter,
     source_date_epoch: int,
+    default_name: str = "ocibuild/image",
 ) -> list[str]:
-    """Write the layout (and tarball); return the result lines for stdout."""
+    """Write the layout (and tarball); return the result line for stdout (the tarball's when there is one).
+
+    The tarball's images are named by ``tags``, else ``default_name``, so loading two projects keeps both.
+    """
     try:
         write_layout(layout_dir, target, layout_ref_names(tags))
     except OSError as exc:
@@ -49,13 +53,14 @@ def write_outputs(
     if tarball is not None:
         if not isinstance(target, Image):
             raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
-        repo_tags = [t if ":" in t.rsplit("/", 1)[-1] else f"{t}:latest" for t in tags] or ["ocibuild/image:latest"]
+        names = tags or [default_name]
+        repo_tags = [t if ":" in t.rsplit("/", 1)[-1] else f"{t}:latest" for t in names]
         try:
             write_archive(tarball, target, repo_tags, source_date_epoch)
         except OSError as exc:
             raise UserInputError(f"--tarball {tarball}: cannot write: {exc.strerror or exc}") from None
         reporter.step(f"wrote tarball {tarball}")
-        lines.append(f"{tarball}@{target.digest}")
+        lines = [f"{tarball}@{target.digest}"]
     return lines
 
 

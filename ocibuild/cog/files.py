@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ocibuild.errors import UserInputError
@@ -19,4 +20,14 @@ def find_cog_yaml(path: Path) -> Path:
         raise UserInputError(f"{path}: no such file (expected a cog.yaml or a directory holding one)")
     if not path.is_file():
         raise UserInputError(f"{path}: not a regular file")
+    if path.suffix not in (".yaml", ".yml"):
+        raise UserInputError(f"{path}: not a cog.yaml; give the project directory or its cog.yaml")
     return path
+
+
+def default_image_name(cog_yaml: Path, image: str | None) -> str:
+    """The name a tarball's image loads as without ``-t``: cog.yaml's ``image:``, else the project folder's name."""
+    if image:
+        return image
+    name = re.sub(r"[^a-z0-9._-]+", "-", cog_yaml.resolve().parent.name.lower()).strip("-._")
+    return name or "ocibuild-image"

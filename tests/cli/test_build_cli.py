@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,45 @@ def test_build_subcommand_tarball_image_refs_and_digest_file(project: Path, tmp_
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 and refs.read_text().splitlines() == lines
-    assert {line.rsplit("@", 1)[1] for line in lines} == {digest_file.read_text().strip()}
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 'img.tar'}@"), "one line per image"
+    assert refs.read_text().splitlines() == lines
+    assert lines[0].rsplit("@", 1)[1] == digest_file.read_text().strip()
+    with tarfile.open(tmp_path / "img.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == ["proj:latest"], "without -t or image:, the image is named after its folder"
+
+
+def test_outputs_that_fit_together(project: Path, tmp_path: Path):
+    cache = str(tmp_path / "cache")
+    not_yaml = ocibuild(str(project / "predict.py"), "--cache-dir", cache)
+    assert not_yaml.returncode == 2
+    assert (
+        not_yaml.stderr.strip()
+        == f"error: {project / 'predict.py'}: not a cog.yaml; give the project directory or its cog.yaml"
+    )
+    two = ocibuild(
+        str(project),
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--tarball",
+        str(tmp_path / "x.tar"),
+        "--cache-dir",
+        cache,
+    )
+    assert two.returncode == 2 and "build one --platform at a time" in two.stderr and not (tmp_path / "cache").exists()
+    push = ocibuild("push", str(project), "127.0.0.1:1/x:y", "--cache-dir", cache)
+    assert push.returncode == 2 and f"ocibuild build {project} --push -t REF" in push.stderr
+    piped = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m ocibuild schema {project} | head -c 1",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert piped.returncode == 0 and piped.stdout == "{" and piped.stderr == ""
+
+
+def test_platforms_take_a_comma_list():
+    from ocibuild.cli import _platforms
+
+    assert [str(p) for p in _platforms(["linux/amd64,linux/arm64", "linux/arm64"])] == ["linux/amd64", "linux/arm64"]
 
 
 def test_same_inputs_give_the_same_digest_anywhere(project: Path, tmp_path: Path):
