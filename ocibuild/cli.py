@@ -16,7 +16,7 @@ from ocibuild import __version__
 from ocibuild.errors import OcibuildError, UserInputError
 from ocibuild.oci import Compression, ImageFormat, Platform, Store
 from ocibuild.oci.store import OfflineError, default_cache_dir
-from ocibuild.progress import Reporter
+from ocibuild.progress import MODES, Reporter, active, use
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -40,7 +40,13 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug output")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only results and errors (--progress quiet)")
+    p.add_argument(
+        "--progress",
+        choices=MODES,
+        default="auto",
+        help="auto: live bars on a terminal, else plain lines with a periodic 'still working' line",
+    )
     p.add_argument("--cache-dir", type=Path, help=f"the store (default $OCIBUILD_CACHE or {default_cache_dir()})")
 
 
@@ -227,7 +233,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    return COMMANDS[args.command](args)
+    mode = "quiet" if getattr(args, "quiet", False) else getattr(args, "progress", "auto")
+    with use(Reporter(mode=mode)):
+        return COMMANDS[args.command](args)
+
+
+def _registry_progress():
+    """Push and pull progress in the mode of the command's reporter."""
+    from ocibuild.registry.progress import PlainProgress, Progress, RichProgress
+
+    mode = active().mode
+    return Progress() if mode == "quiet" else RichProgress(sys.stderr) if mode == "tty" else PlainProgress(sys.stderr)
 
 
 def _open_store(args: argparse.Namespace) -> Store:
@@ -276,7 +292,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from ocibuild.memo import recall, remember
     from ocibuild.outputs import check_layout_output, write_outputs
 
-    reporter = Reporter(quiet=args.quiet)
+    reporter = active()
     cog_yaml = find_cog_yaml(args.path)
     output = args.output or cog_yaml.parent / OUTPUT_DIRNAME / "image"
     check_layout_output(output, "--output")
@@ -344,14 +360,14 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | N
 
 
 def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
-    from ocibuild.registry import Progress, default_progress, push
+    from ocibuild.registry import push
 
     return push(
         target,
         refs,
         jobs=args.jobs,
         insecure_registries=tuple(args.insecure_registry),
-        progress=Progress() if args.quiet else default_progress(),
+        progress=_registry_progress(),
         known_blobs_file=(args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json",
     )
 
@@ -359,7 +375,7 @@ def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
 def _cmd_lock(args: argparse.Namespace) -> int:
     from ocibuild.cog.build import BuildOptions, lock_project
 
-    reporter = Reporter(quiet=args.quiet)
+    reporter = active()
     options = BuildOptions(
         store=_open_store(args), platforms=_platforms(args.platform), find_links=args.find_links, reporter=reporter
     )
@@ -374,7 +390,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from ocibuild.cog.build import plan_project
 
     store = _open_store(args)
-    plan = plan_project(args.path, _build_options(args, store, Reporter(quiet=args.quiet)))
+    plan = plan_project(args.path, _build_options(args, store, active()))
     doc = plan.to_json(store)
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
@@ -404,7 +420,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    from ocibuild.registry import Progress, default_progress, pull
+    from ocibuild.registry import pull
 
     target = pull(
         args.ref,
@@ -412,7 +428,7 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         insecure_registries=tuple(args.insecure_registry),
         platform=args.platform,
         store=_open_store(args),
-        progress=Progress() if args.quiet else default_progress(),
+        progress=_registry_progress(),
     )
     print(f"{args.output}@{target.digest}", flush=True)
     return 0
@@ -456,16 +472,16 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _resolve_image(args: argparse.Namespace, store: Store):
     from ocibuild.cog.build import BuildOptions, build_project
     from ocibuild.image_source import host_architecture, resolve_image
-    from ocibuild.registry import Progress, default_progress, pull
+    from ocibuild.registry import pull
 
-    reporter = Reporter(quiet=args.quiet)
+    reporter = active()
 
     def build(path: Path):
         host = (Platform("linux", host_architecture()),)
         return build_project(path, BuildOptions(store=store, platforms=host, reporter=reporter)).target
 
     def fetch(ref: str):
-        progress = Progress() if args.quiet else default_progress()
+        progress = _registry_progress()
         host = Platform("linux", host_architecture())
         insecure = tuple(args.insecure_registry)
         return pull(ref, None, insecure_registries=insecure, platform=host, store=store, progress=progress)
@@ -515,7 +531,7 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
     credentials = ask_credentials(args.username, args.password_stdin, sys.stdin)
     path = login(args.registry, credentials, args.insecure_registry)
-    Reporter(quiet=args.quiet).step(f"logged in to {args.registry} (credentials in {path})")
+    active().step(f"logged in to {args.registry} (credentials in {path})")
     return 0
 
 
@@ -523,14 +539,14 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     from ocibuild.registry.login import logout
 
     path, removed = logout(args.registry)
-    Reporter(quiet=args.quiet).step(f"{'removed' if removed else 'no'} credentials for {args.registry} in {path}")
+    active().step(f"{'removed' if removed else 'no'} credentials for {args.registry} in {path}")
     return 0
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
     store = _open_store(args)
     freed = store.prune(everything=args.all)
-    Reporter(quiet=args.quiet).step(f"freed {freed / 1e6:.0f} MB in {store.root}")
+    active().step(f"freed {freed / 1e6:.0f} MB in {store.root}")
     return 0
 
 

@@ -24,7 +24,7 @@ from ocibuild.cog.lockfile import LOCK_NAME, read_project_lock, write_project_lo
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
 from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
 from ocibuild.cog.schema import generate_schema, openapi_json
-from ocibuild.oci import Compression, ImageConfig, ImageFormat, Platform, Store
+from ocibuild.oci import Compression, ImageConfig, ImageFormat, LayerBlob, LayerRecipe, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
 from ocibuild.oci.parallel import run_parallel
 from ocibuild.progress import NullReporter, Reporter
@@ -244,7 +244,16 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
         if step.recipe is not None
     }
     reporter.step(f"materialising {len(recipes)} layers and {len(plan.weights)} weight files")
-    jobs = {key: functools.partial(recipe.materialise, store, compression) for key, recipe in recipes.items()}
+    names = {step.recipe.cache_key(compression): step.name for p in plan.platforms for step in p.steps if step.recipe}
+
+    def materialise(key: str, recipe: LayerRecipe) -> LayerBlob:
+        cached = recipe.cached(store, compression)
+        if cached is not None:
+            return cached
+        with reporter.task(f"layer {names[key]}") as task:
+            return recipe.materialise(store, compression, on_bytes=task.advance)
+
+    jobs = {key: functools.partial(materialise, key, recipe) for key, recipe in recipes.items()}
     jobs["weights"] = functools.partial(weights_layers, plan.weights, store)
     done = run_parallel(jobs)
     images = []

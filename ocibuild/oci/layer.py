@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,15 +56,18 @@ class LayerBlob:
 class _TarSink:
     """Hashes the tar stream (the diff_id) and feeds it to the compressor."""
 
-    def __init__(self, compressor) -> None:
+    def __init__(self, compressor, on_bytes: Callable[[int], None] | None = None) -> None:
         self._hash = hashlib.sha256()
         self._compressor = compressor
+        self._on_bytes = on_bytes
         self.size = 0
 
     def write(self, data: bytes) -> int:
         self._hash.update(data)
         self._compressor.write(data)
         self.size += len(data)
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
         return len(data)
 
     @property
@@ -77,13 +81,16 @@ def write_layer(
     compression: Compression = Compression.GZIP,
     source_date_epoch: int = 0,
     threads: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> LayerBlob:
-    """Write ``entries`` as one layer blob into ``store`` in a single pass and return its identities."""
+    """Write ``entries`` as one layer blob into ``store`` in a single pass and return its identities.
+
+    ``on_bytes`` hears of every chunk of the uncompressed stream (progress)."""
     with store.temp_path(".layer") as temp:
         with open(temp, "wb") as out:
             blob = HashingWriter(out)
             compressor = open_compressor(compression, blob, threads)  # type: ignore[arg-type]
-            tar = _TarSink(compressor)
+            tar = _TarSink(compressor, on_bytes)
             try:
                 write_tar(entries, tar, source_date_epoch)
             finally:
@@ -120,9 +127,12 @@ class LayerRecipe:
         record = store.lookup(self.cache_key(compression))
         return None if record is None else LayerBlob.from_record(record, store)
 
-    def materialise(self, store: Store, compression: Compression) -> LayerBlob:
+    def materialise(
+        self, store: Store, compression: Compression, on_bytes: Callable[[int], None] | None = None
+    ) -> LayerBlob:
         with contextlib.ExitStack() as stack:
-            return cached_layer(self.key, lambda: self.entries(stack), store, compression, self.source_date_epoch)
+            entries = functools.partial(self.entries, stack)
+            return cached_layer(self.key, entries, store, compression, self.source_date_epoch, on_bytes)
 
 
 def cached_layer(
@@ -131,6 +141,7 @@ def cached_layer(
     store: Store,
     compression: Compression = Compression.GZIP,
     source_date_epoch: int = 0,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> LayerBlob:
     """The layer for an input ``key``: from the store when known, else built from ``entries_factory()``.
 
@@ -140,6 +151,6 @@ def cached_layer(
     record = store.lookup(full_key)
     if record is not None:
         return LayerBlob.from_record(record, store)
-    layer = write_layer(entries_factory(), store, compression, source_date_epoch)
+    layer = write_layer(entries_factory(), store, compression, source_date_epoch, on_bytes=on_bytes)
     store.record(full_key, layer.to_record())
     return layer

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocibuild import progress
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
 from ocibuild.sources.debian.lock import LockedPackage
@@ -53,7 +54,11 @@ def fetch_deb(store: Store, pkg: LockedPackage) -> Path:
         response = _session().get(pkg.url, stream=True, timeout=60)
     except requests.RequestException as exc:
         raise BuildError(f"cannot download {pkg.url}: {exc.__class__.__name__}") from exc
-    with response, store.temp_path(".deb") as temp:
+    with (
+        response,
+        store.temp_path(".deb") as temp,
+        progress.active().task(pkg.filename.rsplit("/")[-1], pkg.size) as task,
+    ):
         if response.status_code != 200:
             raise BuildError(f"cannot download {pkg.url}: HTTP {response.status_code} (run `ocibuild lock` to re-pin)")
         h = hashlib.sha256()
@@ -61,6 +66,7 @@ def fetch_deb(store: Store, pkg: LockedPackage) -> Path:
             for chunk in response.iter_content(CHUNK):
                 h.update(chunk)
                 out.write(chunk)
+                task.advance(len(chunk))
         size = temp.stat().st_size
         if h.hexdigest() != pkg.sha256 or size != pkg.size:
             raise BuildError(

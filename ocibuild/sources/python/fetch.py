@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ocibuild import progress
 from ocibuild.errors import BuildError
 from ocibuild.oci.store import Store
 
@@ -38,12 +39,13 @@ def fetch(dist: dict[str, Any], store: Store, project_dir: Path | None = None) -
     final.parent.mkdir(parents=True, exist_ok=True)
     if "path" not in dist and not dist["url"].startswith("file://"):
         store.require_online(f"{dist['filename']} (sha256 {dist['sha256'][:12]}…)")
-    with store.temp_path(".part") as temp:
+    with store.temp_path(".part") as temp, progress.active().task(dist["filename"], dist.get("size")) as task:
         digest = hashlib.sha256()
         with open(temp, "wb") as out:
             for chunk in _chunks(dist, project_dir):
                 digest.update(chunk)
                 out.write(chunk)
+                task.advance(len(chunk))
         if digest.hexdigest() != dist["sha256"]:
             raise BuildError(
                 f"{dist['filename']}: sha256 {digest.hexdigest()} does not match the lock ({dist['sha256']})"
