@@ -9,10 +9,11 @@ the caller to root instead). Each layer's uncompressed stream is checked against
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
@@ -25,9 +26,12 @@ from ocibuild.oci.compression import Compression, open_decompressor
 from ocibuild.oci.entries import OPAQUE_MARKER, WHITEOUT_PREFIX
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.store import Store
+from ocibuild.oci.tree import remove_tree
 from ocibuild.run.paths import EscapeError, make_parents, resolve, split_image_path
 
 XATTR_PREFIX = "SCHILY.xattr."
+SPACE_CHECK_BYTES = 1 << 20
+"""Files this large (and every GNU-sparse file) are checked against the free space before they are written."""
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
@@ -71,8 +75,7 @@ def rootfs_for(layers: Sequence[LayerBlob], store: Store) -> Path:
             if not target.is_dir():
                 raise
     finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work, ignore_errors=True)
     return target
 
 
@@ -141,9 +144,17 @@ class _Applier:
                 self.member(member)
             except EscapeError as exc:
                 raise self.fail(member.name, f"refused, {exc}") from None
-        for path, member in reversed(self.directories):
-            os.chmod(path, member.mode & 0o7777)
-            os.utime(path, (member.mtime, member.mtime))
+        # Deepest first, so a parent losing u+wx cannot stop its children; each path is opened again from
+        # the root without following links, since a later member may have replaced it with a symlink.
+        for path, member in sorted(self.directories, key=lambda item: -len(item[0].parts)):
+            fd = _open_directory_in(self.root, path)
+            if fd is None:
+                continue
+            try:
+                os.fchmod(fd, member.mode & 0o7777)
+                os.utime(fd, (member.mtime, member.mtime))
+            finally:
+                os.close(fd)
 
     def member(self, member: tarfile.TarInfo) -> None:
         parts = split_image_path(member.name)
@@ -173,11 +184,11 @@ class _Applier:
                 self.file(path, member)
             elif member.issym():
                 os.symlink(member.linkname, path)
+                self.finish(path, member)
             elif member.islnk():
                 self.hardlink(path, member)
             else:
                 raise self.fail(member.name, f"unsupported tar entry type {member.type!r}")
-            self.finish(path, member)
         self.written.add(path)
 
     def directory(self, path: Path, member: tarfile.TarInfo) -> None:
@@ -185,16 +196,39 @@ class _Applier:
             _remove(path)
         if not os.path.lexists(path):
             os.mkdir(path, 0o700)
-        self.finish(path, member, mode=False)
-        os.chmod(path, (member.mode & 0o7777) | 0o700)
+        self.finish(path, member)
+        fd = _open_directory_in(self.root, path)
+        if fd is None:
+            raise self.fail(member.name, "is not a directory of the rootfs")
+        try:
+            os.fchmod(fd, (member.mode & 0o7777) | 0o700)
+        finally:
+            os.close(fd)
         self.directories.append((path, member))
 
     def file(self, path: Path, member: tarfile.TarInfo) -> None:
+        """Write the file, then its owner, xattrs, mode and mtime through the one descriptor that created it."""
+        if member.sparse is not None or member.size >= SPACE_CHECK_BYTES:
+            self.check_space(path.parent, member)
         source = self.tar.extractfile(member)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as out:
             if source is not None:
                 shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
+            if self.as_root:
+                os.fchown(fd, member.uid, member.gid)
+                self.xattrs(fd, member)
+            os.fchmod(fd, member.mode & 0o7777)
+            os.utime(fd, (member.mtime, member.mtime))
+
+    def check_space(self, directory: Path, member: tarfile.TarInfo) -> None:
+        """Refuse a file (above all a GNU-sparse one, whose holes expand to zeros) larger than the free space."""
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+        if member.size > free:
+            kind = "sparse file" if member.sparse is not None else "file"
+            raise self.fail(member.name, f"{kind} of {member.size} bytes does not fit in the {free} bytes free")
 
     def hardlink(self, path: Path, member: tarfile.TarInfo) -> None:
         target = resolve(self.root, split_image_path(member.linkname))
@@ -202,48 +236,62 @@ class _Applier:
             raise self.fail(member.name, f"hardlink target {member.linkname!r} is not a file of the rootfs")
         os.link(target, path, follow_symlinks=False)
 
-    def finish(self, path: Path, member: tarfile.TarInfo, mode: bool = True) -> None:
-        """Owner, xattrs, then mode (chown clears setuid bits) and mtime; a hardlink shares its target's."""
-        if member.islnk():
-            return
+    def finish(self, path: Path, member: tarfile.TarInfo) -> None:
+        """Owner and xattrs of a directory or symlink, and a symlink's mtime, never following the link.
+
+        Files get theirs in ``file``; a directory's mode and mtime wait for the end of the layer (``run``);
+        a hardlink shares its target's.
+        """
         if self.as_root:
             os.lchown(path, member.uid, member.gid)
-            for key, value in member.pax_headers.items():
-                if key.startswith(XATTR_PREFIX):
-                    try:
-                        value_bytes = value.encode("utf-8", "surrogateescape")
-                        os.setxattr(path, key[len(XATTR_PREFIX) :], value_bytes, follow_symlinks=False)
-                    except OSError:
-                        pass
+            self.xattrs(path, member)
         if member.issym():
             os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
-            return
-        if mode:
-            os.chmod(path, member.mode & 0o7777)
-        if not member.isdir():
-            os.utime(path, (member.mtime, member.mtime))
+
+    def xattrs(self, target: Path | int, member: tarfile.TarInfo) -> None:
+        """``SCHILY.xattr.*`` records on ``target`` (a descriptor, or a path whose last link is not followed)."""
+        for key, value in member.pax_headers.items():
+            if key.startswith(XATTR_PREFIX):
+                with contextlib.suppress(OSError):
+                    value_bytes = value.encode("utf-8", "surrogateescape")
+                    os.setxattr(target, key[len(XATTR_PREFIX) :], value_bytes, follow_symlinks=False)
 
     def whiteout(self, path: Path) -> None:
         if path not in self.written:
             _remove(path)
 
     def opaque(self, directory: Path) -> None:
-        if not directory.is_dir() or directory.is_symlink():
-            return
-        for child in directory.iterdir():
-            if child not in self.written:
-                _remove(child)
-            elif child.is_dir() and not child.is_symlink():
-                self.opaque(child)
+        """Remove what the lower layers hold below ``directory``, keeping what this layer wrote (any depth)."""
+        todo = [directory]
+        while todo:
+            current = todo.pop()
+            if not current.is_dir() or current.is_symlink():
+                continue
+            for child in current.iterdir():
+                if child not in self.written:
+                    _remove(child)
+                elif child.is_dir() and not child.is_symlink():
+                    todo.append(child)
 
 
 def _remove(path: Path) -> None:
-    """Remove whatever is at ``path`` (never following a symlink)."""
+    """Remove whatever is at ``path`` (never following a symlink, at any depth)."""
+    remove_tree(path)
+
+
+def _open_directory_in(root: Path, path: Path) -> int | None:
+    """A descriptor of the directory ``path`` under ``root``, opened one component at a time without following
+    any symlink; None when a component is no longer a directory (a later member replaced it)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, flags)
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+        for part in path.relative_to(root).parts:
+            child = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+    return fd
