@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild.oci.digest import digest_hex, sha256_digest
+from ocibuild.oci.tree import remove_tree, tree_size
 
 
 class OfflineError(Exception):
@@ -75,12 +75,8 @@ class Store:
             path = self.root / name
             if not path.exists():
                 continue
-            freed += sum(p.lstat().st_size for p in path.rglob("*") if not p.is_symlink()) if path.is_dir() else 0
-            if path.is_dir() and not path.is_symlink():
-                _make_writable(path)
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            freed += tree_size(path) if path.is_dir() else 0
+            remove_tree(path, ignore_errors=True)
         for sub in ("blobs/sha256", "keys", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return freed
@@ -169,13 +165,6 @@ class Store:
 TMP_LOCK = "tmp.lock"
 
 
-def _make_writable(tree: Path) -> None:
-    """Blobs are stored read-only; directories must be writable for their entries to be removed."""
-    for directory in [tree, *(p for p in tree.rglob("*") if p.is_dir() and not p.is_symlink())]:
-        with contextlib.suppress(OSError):
-            directory.chmod(0o755)
-
-
 def _claim_tmp(tmp: Path, lock: Path) -> int | None:
     """Hold a shared lock on ``lock`` for the life of a Store; when no other Store (in any process) holds it,
     first remove the work files that killed builds left in ``tmp``. None where locks are unsupported."""
@@ -192,11 +181,7 @@ def _claim_tmp(tmp: Path, lock: Path) -> int | None:
     else:
         with contextlib.suppress(OSError), os.scandir(tmp) as entries:
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+                remove_tree(entry.path, ignore_errors=True)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
     except OSError:

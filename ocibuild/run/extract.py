@@ -132,8 +132,14 @@ class _Applier:
         self.tar = tar
         self.digest = digest
         self.written: set[Path] = set()
-        self.directories: list[tuple[Path, tarfile.TarInfo]] = []
+        self.directories: list[tuple[Path, tarfile.TarInfo, int]] = []
+        """Directories whose mode and mtime are applied at the end, with the ``changes`` count when made."""
+        self.changes = 0
+        """Links made and paths removed so far: while it stays the same, resolved paths hold no symlink."""
         self.as_root = os.geteuid() == 0
+        self.resolved: dict[tuple[str, ...], Path] = {}
+        """Image paths of this layer's directories -> their host paths, so a deep tree is not resolved again
+        component by component for each member; forgotten whenever a link is made or anything removed."""
 
     def fail(self, name: str, why: str) -> BuildError:
         return BuildError(f"layer {self.digest}: {name!r}: {why}")
@@ -144,10 +150,10 @@ class _Applier:
                 self.member(member)
             except EscapeError as exc:
                 raise self.fail(member.name, f"refused, {exc}") from None
-        # Deepest first, so a parent losing u+wx cannot stop its children; each path is opened again from
-        # the root without following links, since a later member may have replaced it with a symlink.
-        for path, member in sorted(self.directories, key=lambda item: -len(item[0].parts)):
-            fd = _open_directory_in(self.root, path)
+        # Deepest first, so a parent losing u+wx cannot stop its children. A path that a later link or removal
+        # may have changed is opened again from the root, one component at a time, never following a link.
+        for path, member, changes in sorted(self.directories, key=lambda item: -len(item[0].parts)):
+            fd = _open_directory(path) if changes == self.changes else _open_directory_in(self.root, path)
             if fd is None:
                 continue
             try:
@@ -161,7 +167,7 @@ class _Applier:
         if not parts:
             return
         name = parts[-1]
-        parent = resolve(self.root, parts[:-1], follow_last=True)
+        parent = self.resolved.get(tuple(parts[:-1])) or resolve(self.root, parts[:-1], follow_last=True)
         if name == OPAQUE_MARKER:
             self.opaque(parent)
             return
@@ -178,11 +184,13 @@ class _Applier:
         make_parents(self.root, path)
         if member.isdir():
             self.directory(path, member)
+            self.resolved[tuple(parts)] = path
         else:
-            _remove(path)
+            self.remove(path)
             if member.isreg():
                 self.file(path, member)
             elif member.issym():
+                self.changed()
                 os.symlink(member.linkname, path)
                 self.finish(path, member)
             elif member.islnk():
@@ -193,18 +201,18 @@ class _Applier:
 
     def directory(self, path: Path, member: tarfile.TarInfo) -> None:
         if os.path.lexists(path) and not (path.is_dir() and not path.is_symlink()):
-            _remove(path)
+            self.remove(path)
         if not os.path.lexists(path):
             os.mkdir(path, 0o700)
         self.finish(path, member)
-        fd = _open_directory_in(self.root, path)
+        fd = _open_directory(path)  # just resolved and checked: no link on the way
         if fd is None:
             raise self.fail(member.name, "is not a directory of the rootfs")
         try:
             os.fchmod(fd, (member.mode & 0o7777) | 0o700)
         finally:
             os.close(fd)
-        self.directories.append((path, member))
+        self.directories.append((path, member, self.changes))
 
     def file(self, path: Path, member: tarfile.TarInfo) -> None:
         """Write the file, then its owner, xattrs, mode and mtime through the one descriptor that created it."""
@@ -256,9 +264,20 @@ class _Applier:
                     value_bytes = value.encode("utf-8", "surrogateescape")
                     os.setxattr(target, key[len(XATTR_PREFIX) :], value_bytes, follow_symlinks=False)
 
+    def remove(self, path: Path) -> None:
+        """Remove whatever is at ``path`` (never following a symlink, at any depth)."""
+        if os.path.lexists(path):
+            self.changed()
+            remove_tree(path)
+
+    def changed(self) -> None:
+        """A link was made or a path removed: resolved paths may now lead through a link."""
+        self.changes += 1
+        self.resolved.clear()
+
     def whiteout(self, path: Path) -> None:
         if path not in self.written:
-            _remove(path)
+            self.remove(path)
 
     def opaque(self, directory: Path) -> None:
         """Remove what the lower layers hold below ``directory``, keeping what this layer wrote (any depth)."""
@@ -269,24 +288,31 @@ class _Applier:
                 continue
             for child in current.iterdir():
                 if child not in self.written:
-                    _remove(child)
+                    self.remove(child)
                 elif child.is_dir() and not child.is_symlink():
                     todo.append(child)
 
 
-def _remove(path: Path) -> None:
-    """Remove whatever is at ``path`` (never following a symlink, at any depth)."""
-    remove_tree(path)
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_directory(path: Path) -> int | None:
+    """A descriptor of the directory ``path`` (its last component never a followed link); None if it is not one."""
+    try:
+        return os.open(path, DIRECTORY_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
 
 
 def _open_directory_in(root: Path, path: Path) -> int | None:
     """A descriptor of the directory ``path`` under ``root``, opened one component at a time without following
     any symlink; None when a component is no longer a directory (a later member replaced it)."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(root, flags)
+    fd = os.open(root, DIRECTORY_FLAGS)
     try:
         for part in path.relative_to(root).parts:
-            child = os.open(part, flags, dir_fd=fd)
+            child = os.open(part, DIRECTORY_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
     except OSError as exc:

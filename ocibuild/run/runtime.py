@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ocibuild.errors import BuildError, UserInputError
+from ocibuild.oci.tree import remove_tree
 
 RUNTIMES = ("auto", "runc", "unshare")
 STOP_GRACE_S = 5.0
@@ -158,8 +159,8 @@ class Container:
             self.stop()
         if self.used == "runc":
             self._runc_delete()
-        shutil.rmtree(self.scratch / "bundle", ignore_errors=True)
-        shutil.rmtree(self.state_root, ignore_errors=True)
+        remove_tree(self.scratch / "bundle", ignore_errors=True)
+        remove_tree(self.state_root, ignore_errors=True)
         for name in ("container.pid", "runc.log"):
             (self.scratch / name).unlink(missing_ok=True)
 

@@ -6,13 +6,12 @@ runtime creating mount points) changes lands in a throwaway upper directory.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from ocibuild.oci.tree import remove_tree
 from ocibuild.run.extract import copy_tree
 
 
@@ -62,9 +61,8 @@ class Workspace:
             if result.returncode != 0:
                 subprocess.run(["umount", "-l", str(self.rootfs)], capture_output=True, check=False)
             self.mounted = False
-        if self.dir != Path() and self.dir.exists():
-            with contextlib.suppress(OSError):
-                shutil.rmtree(self.dir)
+        if self.dir != Path():
+            remove_tree(self.dir, ignore_errors=True)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
