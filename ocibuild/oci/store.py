@@ -51,7 +51,8 @@ class Store:
     """The blob and layer-key cache. Safe for concurrent builds sharing one root."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
+        # Absolute: paths under it go into runtime configs, read relative to other directories (runc's bundle).
+        self.root = (Path(root) if root is not None else default_cache_dir()).absolute()
         self.stats = StoreStats()
         self.offline = False
         """Set by ``--offline``: sources must not fetch anything; content missing here is an error."""

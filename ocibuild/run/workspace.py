@@ -19,8 +19,8 @@ class Workspace:
     """``with Workspace(lower, scratch) as ws:`` gives ``ws.rootfs`` (writable) and ``ws.dir`` (scratch)."""
 
     def __init__(self, lower: Path, scratch_parent: Path) -> None:
-        self.lower = Path(lower)
-        self.scratch_parent = Path(scratch_parent)
+        self.lower = Path(lower).absolute()
+        self.scratch_parent = Path(scratch_parent).absolute()  # runc reads the rootfs path from its bundle dir
         self.dir = Path()
         self.rootfs = Path()
         self.mounted = False
