@@ -10,7 +10,7 @@ from ocibuild.errors import UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
 from ocibuild.run.buildrun import parse_secret_arg, run_build_commands
-from ocibuild.run.extract import rootfs_for
+from ocibuild.run.extract import rootfs_for, rootfs_in_use
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
 from ocibuild.run.network import forwarders, parse_publish
@@ -44,8 +44,7 @@ def run_image(
         raise UserInputError("-p needs host networking (--network host)")
     gpu = gpu_setup() if gpus else None
     config = image.config.get("config") or {}
-    lower = rootfs_for(image.layers, store)
-    with Workspace(lower, store.root / "tmp") as workspace:
+    with rootfs_in_use(image.layers, store) as lower, Workspace(lower, store.root / "tmp") as workspace:
         options = RunOptions(command, env, mounts, network, gpu)
         spec = build_spec(config, workspace.rootfs, options)
         with forwarders(ports):

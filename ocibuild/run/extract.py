@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,11 +25,12 @@ from ocibuild.errors import BuildError
 from ocibuild.oci.compression import Compression, open_decompressor
 from ocibuild.oci.entries import OPAQUE_MARKER, WHITEOUT_PREFIX
 from ocibuild.oci.layer import LayerBlob
-from ocibuild.oci.store import Store
+from ocibuild.oci.store import Store, lock_in_use
 from ocibuild.oci.tree import remove_tree
 from ocibuild.run.paths import EscapeError, make_parents, resolve, split_image_path
 
 XATTR_PREFIX = "SCHILY.xattr."
+IN_USE_TRIES = 3
 SPACE_CHECK_BYTES = 1 << 20
 """Files this large (and every GNU-sparse file) are checked against the free space before they are written."""
 
@@ -44,11 +45,27 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return chain
 
 
+@contextlib.contextmanager
+def rootfs_in_use(layers: Sequence[LayerBlob], store: Store) -> Iterator[Path]:
+    """``rootfs_for(layers, store)``, locked against ``prune`` while the block runs (a container on it)."""
+    for _ in range(IN_USE_TRIES):
+        path = rootfs_for(layers, store)
+        fd = lock_in_use(path)
+        if fd is not None:
+            try:
+                yield path
+            finally:
+                os.close(fd)
+            return
+    raise BuildError(f"the rootfs {path.name[:12]} keeps being pruned while it is prepared; try again")
+
+
 def rootfs_for(layers: Sequence[LayerBlob], store: Store) -> Path:
     """The unpacked rootfs of ``layers`` under ``store.root/rootfs/<chainid>``, built once then reused.
 
     It starts from the longest already-unpacked prefix (copied) and is renamed into place when complete.
-    Callers must treat it as read-only (run containers on an overlay or a copy).
+    Callers must treat it as read-only (run containers on an overlay or a copy), and hold it with
+    ``rootfs_in_use`` so that ``prune`` leaves it alone while they do.
     """
     if not layers:
         raise BuildError("an image without layers cannot be run")
@@ -63,10 +80,15 @@ def rootfs_for(layers: Sequence[LayerBlob], store: Store) -> Path:
         -1,
     )
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    held = [lock_in_use(work, exclusive=True)]  # prune skips a rootfs being unpacked
     try:
         os.chmod(work, 0o755)
-        if seed_index >= 0:
-            copy_tree(base / chain[seed_index].split(":", 1)[1], work)
+        seed = base / chain[seed_index].split(":", 1)[1] if seed_index >= 0 else None
+        held.append(lock_in_use(seed) if seed is not None else None)
+        if seed is not None and held[-1] is None:
+            seed_index = -1  # pruned meanwhile: unpack every layer instead
+        elif seed is not None:
+            copy_tree(seed, work)
         for layer in layers[seed_index + 1 :]:
             apply_layer(layer, work)
         try:
@@ -76,6 +98,9 @@ def rootfs_for(layers: Sequence[LayerBlob], store: Store) -> Path:
                 raise
     finally:
         remove_tree(work, ignore_errors=True)
+        for fd in held:
+            if fd is not None:
+                os.close(fd)
     return target
 
 
