@@ -285,9 +285,12 @@ class _Applier:
         """``SCHILY.xattr.*`` records on ``target`` (a descriptor, or a path whose last link is not followed)."""
         for key, value in member.pax_headers.items():
             if key.startswith(XATTR_PREFIX):
+                value_bytes = value.encode("utf-8", "surrogateescape")
                 with contextlib.suppress(OSError):
-                    value_bytes = value.encode("utf-8", "surrogateescape")
-                    os.setxattr(target, key[len(XATTR_PREFIX) :], value_bytes, follow_symlinks=False)
+                    if isinstance(target, int):
+                        os.setxattr(target, key[len(XATTR_PREFIX) :], value_bytes)
+                    else:
+                        os.setxattr(target, key[len(XATTR_PREFIX) :], value_bytes, follow_symlinks=False)
 
     def remove(self, path: Path) -> None:
         """Remove whatever is at ``path`` (never following a symlink, at any depth)."""
