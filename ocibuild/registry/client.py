@@ -119,7 +119,8 @@ class RegistryClient:
         while True:
             auth = self.auth.headers(scope)
             data = body() if callable(body) else body
-            seconds = self.limits.seconds_for(_length(data))
+            # A call allowed a longer read timeout (a registry committing a large blob) gets that much longer.
+            seconds = self.limits.seconds_for(_length(data)) + max(0.0, timeout[1] - TIMEOUT[1])
             deadline = Deadline(seconds)
             try:
                 with deadline:
