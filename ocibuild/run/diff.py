@@ -31,14 +31,14 @@ def _owned(entry: Entry, st: os.stat_result) -> Entry:
     return dataclasses.replace(entry, uid=st.st_uid, gid=st.st_gid)
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except FileNotFoundError:
         return None
 
 
-def _same(before: Path, b: os.stat_result, after: Path, a: os.stat_result) -> bool:
+def _same(before: str, b: os.stat_result, after: str, a: os.stat_result) -> bool:
     if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode) or stat.S_IMODE(a.st_mode) != stat.S_IMODE(b.st_mode):
         return False
     if KEEP_OWNERS and (a.st_uid, a.st_gid) != (b.st_uid, b.st_gid):
@@ -56,8 +56,8 @@ class _Differ:
     """A depth-first comparison with an explicit stack (a build command may leave a tree of any depth)."""
 
     def __init__(self, before: Path, after: Path, ignore: set[str]) -> None:
-        self.before = before
-        self.after = after
+        self.before = str(before)  # strings, not Paths: parsing a deep path per call would be quadratic
+        self.after = str(after)
         self.ignore = ignore
         self.entries: list[Entry | None] = []
         """In order; ``None`` holds the place of an ignored directory until we know whether anything below it
@@ -73,6 +73,10 @@ class _Differ:
             self.stack.pop()()
         return [entry for entry in self.entries if entry is not None]
 
+    @staticmethod
+    def path(top: str, rel: str) -> str:
+        return f"{top}/{rel}" if rel else top
+
     def add(self, entry: Entry) -> None:
         self.entries.append(entry)
         self.emitted += 1
@@ -82,7 +86,7 @@ class _Differ:
         return None if made is None else _owned(made, st)
 
     def _entry(self, rel: str, st: os.stat_result) -> Entry | None:
-        path = self.after / rel
+        path = self.path(self.after, rel)
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             return Entry.directory(rel, mode)
@@ -94,24 +98,24 @@ class _Differ:
                 return Entry.hardlink(rel, self.inodes[key], mode)
             if st.st_nlink > 1:
                 self.inodes[key] = rel
-            return Entry.file_from(rel, path, mode, size=st.st_size)
+            return Entry.file_from(rel, Path(path), mode, size=st.st_size)
         print(f"warning: build.run: {rel}: sockets, fifos and devices are not kept in layers", file=sys.stderr)
         return None
 
     def walk(self, rel: str) -> None:
         """List the directory ``rel``: whiteouts for what it lost now, its children queued in sorted order."""
-        b_dir = _lstat(self.before / rel)
+        b_dir = _lstat(self.path(self.before, rel))
         in_before = b_dir is not None and stat.S_ISDIR(b_dir.st_mode)
-        before_names = set(os.listdir(self.before / rel)) if in_before else set()
-        after_names = os.listdir(self.after / rel)
+        before_names = set(os.listdir(self.path(self.before, rel))) if in_before else set()
+        after_names = os.listdir(self.path(self.after, rel))
         for name in sorted(before_names - set(after_names)):
             self.add(Entry.whiteout(f"{rel}/{name}" if rel else name))
         for name in sorted(after_names, reverse=True):
             self.stack.append(partial(self.compare, f"{rel}/{name}" if rel else name, name in before_names))
 
     def compare(self, rel: str, in_before: bool) -> None:
-        a = os.lstat(self.after / rel)
-        b = _lstat(self.before / rel) if in_before else None
+        a = os.lstat(self.path(self.after, rel))
+        b = _lstat(self.path(self.before, rel)) if in_before else None
         is_dir = stat.S_ISDIR(a.st_mode)
         if b is None and rel in self.ignore:
             if is_dir:  # a mount point the runtime made: kept only when something real was written below
@@ -119,7 +123,7 @@ class _Differ:
                 self.entries.append(None)
                 self.stack.append(partial(self.walk, rel))
             return
-        if b is not None and _same(self.before / rel, b, self.after / rel, a):
+        if b is not None and _same(self.path(self.before, rel), b, self.path(self.after, rel), a):
             if is_dir:
                 self.stack.append(partial(self.walk, rel))
             return
