@@ -21,7 +21,7 @@ def iter_tree(top: str | Path) -> Iterator[tuple[str, os.stat_result]]:
         try:
             with os.scandir(directory) as entries:
                 found = [(entry.path, entry.stat(follow_symlinks=False)) for entry in entries]
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # gone, or unreadable: nothing to list
             continue
         for path, st in found:
             yield path, st
@@ -30,7 +30,7 @@ def iter_tree(top: str | Path) -> Iterator[tuple[str, os.stat_result]]:
 
 
 def tree_size(top: str | Path) -> int:
-    """Bytes held by the files below ``top`` (symlinks not followed, hardlinks counted once per path)."""
+    """Bytes held by the files below ``top`` (symlinks not followed; a hardlinked file counts once per name)."""
     return sum(st.st_size for _, st in iter_tree(top) if not stat.S_ISLNK(st.st_mode))
 
 
