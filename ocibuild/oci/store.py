@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,6 +191,9 @@ class Store:
 
 
 TMP_LOCK = "tmp.lock"
+WORK_PREFIX = ".tmp-"
+"""Directories being filled before they are renamed into place (an unpacking rootfs); their builder locks them."""
+WORK_GRACE_S = 60.0
 
 
 def lock_in_use(path: Path, *, exclusive: bool = False) -> int | None:
@@ -226,6 +230,9 @@ def _prune_unused(directory: Path) -> int:
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
             continue
+        with contextlib.suppress(OSError):
+            if entry.name.startswith(WORK_PREFIX) and time.time() - entry.stat().st_mtime < WORK_GRACE_S:
+                continue  # just made: its builder is about to lock it
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:

@@ -25,7 +25,7 @@ from ocibuild.errors import BuildError
 from ocibuild.oci.compression import Compression, open_decompressor
 from ocibuild.oci.entries import OPAQUE_MARKER, WHITEOUT_PREFIX
 from ocibuild.oci.layer import LayerBlob
-from ocibuild.oci.store import Store, lock_in_use
+from ocibuild.oci.store import WORK_PREFIX, Store, lock_in_use
 from ocibuild.oci.tree import remove_tree
 from ocibuild.run.paths import EscapeError, make_parents, resolve, split_image_path
 
@@ -79,7 +79,7 @@ def rootfs_for(layers: Sequence[LayerBlob], store: Store) -> Path:
         (i for i in range(len(chain) - 2, -1, -1) if (base / chain[i].split(":", 1)[1]).is_dir()),
         -1,
     )
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=base))
     held = [lock_in_use(work, exclusive=True)]  # prune skips a rootfs being unpacked
     try:
         os.chmod(work, 0o755)

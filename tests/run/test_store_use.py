@@ -56,18 +56,20 @@ def test_prune_keeps_the_rootfs_of_a_running_container(store: Store, base_layer:
 
 def test_prune_skips_a_rootfs_being_unpacked_and_clears_leftovers(store: Store) -> None:
     base = store.root / "rootfs"
-    for name in (".tmp-busy", ".tmp-killed", ".prune-killed", "abc"):
+    for name in (".tmp-busy", ".tmp-fresh", ".tmp-killed", ".prune-killed", "abc"):
         (base / name / "etc").mkdir(parents=True)
         (base / name / "etc" / "f").write_text("x")
+    an_hour_ago = time.time() - 3600
+    os.utime(base / ".tmp-killed", (an_hour_ago, an_hour_ago))  # left by a build killed while unpacking
     busy = lock_in_use(base / ".tmp-busy", exclusive=True)  # a concurrent build unpacking a layer
     held = lock_in_use(base / "abc")  # a container on it
     try:
         assert store.prune() > 0
-        assert sorted(os.listdir(base)) == [".tmp-busy", "abc"]
+        assert sorted(os.listdir(base)) == [".tmp-busy", ".tmp-fresh", "abc"], "just made: about to be locked"
     finally:
         os.close(busy)  # type: ignore[arg-type]
         os.close(held)  # type: ignore[arg-type]
-    assert store.prune() > 0 and os.listdir(base) == []
+    assert store.prune() > 0 and sorted(os.listdir(base)) == [".tmp-busy", ".tmp-fresh"]
 
 
 def test_prune_all_needs_the_store_alone(store: Store, base_layer: LayerBlob, tmp_path: Path, capsys) -> None:
