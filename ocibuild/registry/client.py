@@ -42,11 +42,16 @@ MANIFEST_ACCEPT = ", ".join(
 
 
 class _Adapter(HTTPAdapter):
-    """Sends request bodies in 1 MiB blocks instead of urllib3's 16 KiB."""
+    """Sends request bodies in 1 MiB blocks instead of urllib3's 16 KiB, on connections deadlines can cut."""
 
     def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):  # type: ignore[override]
         super().init_poolmanager(connections, maxsize, block, blocksize=SEND_BLOCK, **pool_kwargs)
         install_watched_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[override]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        install_watched_pools(manager)  # deadlines hold behind an HTTP(S)_PROXY too
+        return manager
 
 
 def registry_error(response: requests.Response) -> str:
