@@ -9,6 +9,7 @@ from ocibuild.oci.archive import write_archive
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import write_layout
 from ocibuild.progress import Reporter
+from ocibuild.registry.reference import refuse_credentials
 
 DEFAULT_REF = "latest"
 
@@ -28,6 +29,8 @@ def write_outputs(
     source_date_epoch: int,
 ) -> list[str]:
     """Write the layout (and tarball); return the result lines for stdout."""
+    for tag in tags:
+        refuse_credentials(tag)  # before a tag is written into the layout or the tarball
     try:
         write_layout(layout_dir, target, layout_ref_names(tags))
     except OSError as exc:

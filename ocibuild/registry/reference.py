@@ -64,16 +64,21 @@ def redact(text: str) -> str:
     return f"***@{rest}" if credentials else rest
 
 
-def parse_reference(text: str, *, default_tag: str = DEFAULT_TAG) -> Reference:
-    """Parse ``text``; a reference with neither tag nor digest gets ``default_tag`` (unless empty).
-
-    Credentials inside a reference (``user:password@host/repo``) are refused without being echoed.
-    """
+def refuse_credentials(text: str) -> None:
+    """Raise (without echoing them) when ``text`` holds credentials (``user:password@host/repo``)."""
     if _credentials_and_rest(text.strip())[0]:
         raise UserInputError(
             f"{redact(text)}: credentials inside an image reference are not supported "
             "(set REGISTRY_USERNAME/REGISTRY_PASSWORD or log in with docker login)"
         )
+
+
+def parse_reference(text: str, *, default_tag: str = DEFAULT_TAG) -> Reference:
+    """Parse ``text``; a reference with neither tag nor digest gets ``default_tag`` (unless empty).
+
+    Credentials inside a reference (``user:password@host/repo``) are refused without being echoed.
+    """
+    refuse_credentials(text)
     rest = text.strip()
     digest = ""
     if "@" in rest:

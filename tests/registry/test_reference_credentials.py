@@ -8,6 +8,9 @@ import pytest
 
 from ocibuild.cli import main
 from ocibuild.errors import UserInputError
+from ocibuild.oci import Entry, ImageConfig, Store, build_image, write_layer
+from ocibuild.outputs import write_outputs
+from ocibuild.progress import Reporter
 from ocibuild.registry.reference import parse_reference, redact
 
 DIGEST = "sha256:" + "c" * 64
@@ -43,3 +46,12 @@ def test_the_command_line_exits_2_and_keeps_the_password_out(capsys, tmp_path: P
     assert "s3cret" not in captured.out + captured.err
     assert len(captured.err.strip().splitlines()) == 1
     assert not list(tmp_path.rglob("*s3cret*"))
+
+
+def test_a_tag_with_credentials_is_refused_before_any_output_is_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    image = build_image([write_layer([Entry.file("f", b"x")], store)], ImageConfig())
+    with pytest.raises(UserInputError) as caught:
+        write_outputs(image, tmp_path / "layout", tmp_path / "image.tar", ["user:s3cret@reg.io/m:1"], Reporter(), 0)
+    assert "s3cret" not in str(caught.value)
+    assert not (tmp_path / "layout").exists() and not (tmp_path / "image.tar").exists()
