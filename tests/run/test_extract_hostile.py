@@ -21,9 +21,9 @@ from ocibuild.run.extract import rootfs_for
 from tests.run.conftest import member, raw_layer
 
 PATHS = ["d", "d/e", "d/e/f", "x", "x/y"]
+"""Image paths of the generated members; the host sentinel tree holds the same names, so a followed link lands."""
 KINDS = ["dir"] * 3 + ["symlink"] * 3 + ["file"] * 2 + ["hardlink", "whiteout", "opaque"]
 """Weighted towards the dangerous pattern: a directory, then a link in its place (or in its parent's)."""
-"""Image paths of the generated members; the host sentinel tree holds the same names, so a followed link lands."""
 
 
 def make_sentinel(top: Path) -> Path:
