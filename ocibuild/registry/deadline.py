@@ -9,6 +9,7 @@ thread each time they send a request (``install_watched_pools`` puts that hook i
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import threading
@@ -18,7 +19,7 @@ import requests
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 
 _active = threading.local()
 
@@ -35,10 +36,15 @@ class Limits:
     def from_env() -> Limits:
         """Defaults, or ``OCIBUILD_REGISTRY_DEADLINE`` seconds (for slow links, and tests)."""
         value = os.environ.get("OCIBUILD_REGISTRY_DEADLINE", "")
-        try:
-            return Limits(deadline=float(value)) if value else Limits()
-        except ValueError:
+        if not value:
             return Limits()
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise UserInputError(f"OCIBUILD_REGISTRY_DEADLINE={value}: expected a number of seconds above 0")
+        return Limits(deadline=seconds)
 
     def seconds_for(self, size: int) -> float:
         """The deadline of a call moving ``size`` bytes."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import BuildError, UserInputError
 from ocibuild.registry import Recorder
 from ocibuild.registry.client import MAX_MANIFEST
 from ocibuild.registry.deadline import Limits
@@ -157,5 +157,7 @@ def test_the_deadline_can_be_set_from_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("OCIBUILD_REGISTRY_DEADLINE", "2.5")
     assert Limits.from_env().deadline == 2.5
     assert Limits.from_env().seconds_for(512 * 1024) == 2.5 + 2
-    monkeypatch.setenv("OCIBUILD_REGISTRY_DEADLINE", "soon")
-    assert Limits.from_env() == Limits()
+    for wrong in ("soon", "0", "nan", "inf"):
+        monkeypatch.setenv("OCIBUILD_REGISTRY_DEADLINE", wrong)
+        with pytest.raises(UserInputError, match=f"OCIBUILD_REGISTRY_DEADLINE={wrong}: expected a number"):
+            Limits.from_env()
