@@ -15,7 +15,7 @@ from pathlib import Path
 from ocibuild import __version__
 from ocibuild.errors import OcibuildError, UserInputError
 from ocibuild.oci import Compression, ImageFormat, Platform, Store
-from ocibuild.oci.store import OfflineError, default_cache_dir
+from ocibuild.oci.store import OfflineError, StoreInUseError, default_cache_dir
 from ocibuild.progress import MODES, Reporter, active, use
 
 
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OfflineError as exc:
+    except (OfflineError, StoreInUseError) as exc:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from ocibuild.errors import UserInputError
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, read_layout
 from ocibuild.oci.store import Store
+from ocibuild.oci.tree import remove_tree
 
 
 def host_architecture() -> str:
@@ -97,5 +97,5 @@ def _unpack_archive(path: Path, store: Store) -> Path:
                 if not (target / "index.json").exists():  # another process unpacked it first: fine
                     raise
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging, ignore_errors=True)
     return target

@@ -11,6 +11,7 @@ from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, check_output_dir, write_layout
 from ocibuild.progress import Reporter
+from ocibuild.registry.reference import refuse_credentials
 
 DEFAULT_REF = "latest"
 
@@ -42,6 +43,8 @@ def write_outputs(
 
     The tarball's images are named by ``tags``, else ``default_name``, so loading two projects keeps both.
     """
+    for tag in tags:
+        refuse_credentials(tag)  # before a tag is written into the layout or the tarball
     try:
         write_layout(layout_dir, target, layout_ref_names(tags))
     except OSError as exc:

@@ -15,6 +15,7 @@ from ocibuild.oci.compression import Compression, open_decompressor
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.store import Store
+from ocibuild.oci.tree import remove_tree
 
 # What an offline second build may take from the first store: downloads, each checked against the lock's sha256.
 DOWNLOADS = ("debs", "wheels")
@@ -28,15 +29,18 @@ def verify_reproducible(cog_yaml: Path, options, first) -> None:
     """
     from ocibuild.cog.build import build_project
 
-    with tempfile.TemporaryDirectory(prefix="ocibuild-verify-", dir=options.store.root / "tmp") as tmp:
+    tmp = Path(tempfile.mkdtemp(prefix="ocibuild-verify-", dir=options.store.root / "tmp"))
+    try:  # not TemporaryDirectory: its recursive cleanup fails on a deep build.run tree
         if options.offline:
-            _link_downloads(options.store.root, Path(tmp))
-        second_options = dataclasses.replace(options, store=Store(Path(tmp)), update_lock=False)
+            _link_downloads(options.store.root, tmp)
+        second_options = dataclasses.replace(options, store=Store(tmp), update_lock=False)
         second = build_project(cog_yaml, second_options)
-        if second.digest == first.digest:
-            options.reporter.step(f"reproducible: a fresh build gave the same digest {first.digest}")
-            return
-        raise BuildError(describe_difference(first.target, second.target))
+    finally:
+        remove_tree(tmp, ignore_errors=True)
+    if second.digest == first.digest:
+        options.reporter.step(f"reproducible: a fresh build gave the same digest {first.digest}")
+        return
+    raise BuildError(describe_difference(first.target, second.target))
 
 
 def _link_downloads(src: Path, dest: Path) -> None:

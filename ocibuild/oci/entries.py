@@ -128,8 +128,12 @@ def entries_from_tree(
     seen_inodes: dict[tuple[int, int], str] = {}
     base = normalize_path(prefix) + "/" if prefix.strip("/") else ""
 
-    def emit(path: str, rel: str) -> Iterator[Entry]:
-        # Plain strings and os calls: this walk runs for every file of large trees (torch: 16k files).
+    # Plain strings and os calls: this walk runs for every file of large trees (torch: 16k files). A stack, not
+    # recursion, so any depth fits; popping in reverse-sorted order gives the sorted pre-order of a recursion.
+    starts = sorted(include) if include is not None else [root / name for name in sorted(os.listdir(root))]
+    stack = [(str(start), Path(start).relative_to(root).as_posix()) for start in reversed(starts)]
+    while stack:
+        path, rel = stack.pop()
         st = os.lstat(path)
         mode = stat.S_IMODE(st.st_mode) if preserve_modes else normalized_mode(st.st_mode)
         target = base + rel
@@ -137,8 +141,7 @@ def entries_from_tree(
             yield Entry(target, EntryKind.SYMLINK, 0o777, link=os.readlink(path))
         elif stat.S_ISDIR(st.st_mode):
             yield Entry(target, EntryKind.DIR, mode)
-            for child in sorted(os.listdir(path)):
-                yield from emit(f"{path}/{child}", f"{rel}/{child}")
+            stack += [(f"{path}/{child}", f"{rel}/{child}") for child in sorted(os.listdir(path), reverse=True)]
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in seen_inodes:
@@ -149,7 +152,3 @@ def entries_from_tree(
                 yield Entry(target, EntryKind.FILE, mode, source=Path(path), size=st.st_size)
         else:
             raise ValueError(f"unsupported file type (device, socket or fifo): {path}")
-
-    starts = sorted(include) if include is not None else [root / name for name in sorted(os.listdir(root))]
-    for start in starts:
-        yield from emit(str(start), Path(start).relative_to(root).as_posix())

@@ -7,27 +7,36 @@ Layout under the root (default ``~/.cache/ocibuild``, or ``$OCIBUILD_CACHE``):
 Every write goes to a unique temp file and is renamed into place, so a killed build never leaves a partial
 entry and two builds may share the store: a key entry is only written after its blob exists.
 Each ``Store`` holds a shared ``flock`` on ``tmp.lock``; one that can take it exclusively (no other live
-user of the store) first removes what killed builds left in ``tmp/``.
+user of the store) first removes what killed builds left in ``tmp/``. Directories in use (an unpacked rootfs
+under a container, one being unpacked) hold an ``flock`` on themselves (``lock_in_use``): ``prune`` skips them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
-import shutil
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ocibuild.oci.digest import digest_hex, sha256_digest
+from ocibuild.oci.tree import remove_tree, tree_size
 
 
 class OfflineError(Exception):
     """Something needed is missing from the store and ``--offline`` forbids fetching it."""
+
+
+class StoreInUseError(Exception):
+    """``prune --all`` needs the store alone, and another ocibuild process is using it."""
 
 
 def default_cache_dir() -> Path:
@@ -51,7 +60,8 @@ class Store:
     """The blob and layer-key cache. Safe for concurrent builds sharing one root."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
+        # Absolute: paths under it go into runtime configs, read relative to other directories (runc's bundle).
+        self.root = (Path(root) if root is not None else default_cache_dir()).absolute()
         self.stats = StoreStats()
         self.offline = False
         """Set by ``--offline``: sources must not fetch anything; content missing here is an error."""
@@ -68,22 +78,36 @@ class Store:
     def prune(self, everything: bool = False) -> int:
         """Remove caches that are rebuilt on demand (unpacked root filesystems and tarballs, ``rootfs/`` and
         ``archives/``), or with ``everything`` every entry; returns the bytes freed. Blobs and keys stay
-        consistent: a key is dropped with its blob, or not at all."""
-        names = [p.name for p in self.root.iterdir() if p.name != TMP_LOCK] if everything else ["rootfs", "archives"]
-        freed = 0
-        for name in names:
-            path = self.root / name
-            if not path.exists():
-                continue
-            freed += sum(p.lstat().st_size for p in path.rglob("*") if not p.is_symlink()) if path.is_dir() else 0
-            if path.is_dir() and not path.is_symlink():
-                _make_writable(path)
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+        consistent: a key is dropped with its blob, or not at all. A rootfs in use (by a running container or
+        a build) is kept; ``everything`` needs the store alone (``StoreInUseError`` otherwise)."""
+        if everything and not self._alone():
+            raise StoreInUseError(f"{self.root} is in use by another ocibuild process; prune --all needs it alone")
+        try:
+            names = [p.name for p in self.root.iterdir() if p.name != TMP_LOCK] if everything else ["archives"]
+            freed = _prune_unused(self.root / "rootfs")
+            for name in names:
+                path = self.root / name
+                if not path.exists() or name == "rootfs":
+                    continue
+                freed += tree_size(path) if path.is_dir() else 0
+                remove_tree(path, ignore_errors=True)
+        finally:
+            if everything and self._tmp_lock is not None:
+                fcntl.flock(self._tmp_lock, fcntl.LOCK_SH)
         for sub in ("blobs/sha256", "keys", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return freed
+
+    def _alone(self) -> bool:
+        """Whether no other Store (in any process) is open on this root; if so, keep them out until released."""
+        if self._tmp_lock is None:
+            return True
+        try:
+            fcntl.flock(self._tmp_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fcntl.flock(self._tmp_lock, fcntl.LOCK_SH)  # a failed conversion may have dropped the shared lock
+            return False
+        return True
 
     def require_online(self, what: str) -> None:
         """Raise when offline: ``what`` (a file to fetch) is not in the store and may not be downloaded."""
@@ -187,13 +211,67 @@ class Store:
 
 
 TMP_LOCK = "tmp.lock"
+WORK_PREFIX = ".tmp-"
+"""Directories being filled before they are renamed into place (an unpacking rootfs); their builder locks them."""
+WORK_GRACE_S = 60.0
 
 
-def _make_writable(tree: Path) -> None:
-    """Blobs are stored read-only; directories must be writable for their entries to be removed."""
-    for directory in [tree, *(p for p in tree.rglob("*") if p.is_dir() and not p.is_symlink())]:
+def lock_in_use(path: Path, *, exclusive: bool = False) -> int | None:
+    """Mark the directory ``path`` as in use for as long as the returned descriptor stays open (a shared
+    ``flock``, or an exclusive one for its builder). None when ``path`` is gone, or was replaced, by the time
+    the lock is held (``prune`` removed it): the caller builds it again."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    try:
+        current = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        current = None
+    if current is None or not os.path.samestat(current, os.fstat(fd)):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _prune_unused(directory: Path) -> int:
+    """Remove the entries of ``directory`` that nobody holds a lock on; returns the bytes freed. Each is renamed
+    aside first, so a user that was waiting for its lock finds it gone and builds it again."""
+    freed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+            continue
         with contextlib.suppress(OSError):
-            directory.chmod(0o755)
+            if entry.name.startswith(WORK_PREFIX) and time.time() - entry.stat().st_mtime < WORK_GRACE_S:
+                continue  # just made: its builder is about to lock it
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # in use: a running container's rootfs, or one being unpacked
+            continue
+        try:
+            freed += tree_size(entry.path)
+            doomed = directory / f".prune-{uuid.uuid4().hex}"
+            os.rename(entry.path, doomed)
+            remove_tree(doomed, ignore_errors=True)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return freed
 
 
 def _claim_tmp(tmp: Path, lock: Path) -> int | None:
@@ -212,11 +290,7 @@ def _claim_tmp(tmp: Path, lock: Path) -> int | None:
     else:
         with contextlib.suppress(OSError), os.scandir(tmp) as entries:
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+                remove_tree(entry.path, ignore_errors=True)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
     except OSError:

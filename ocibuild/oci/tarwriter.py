@@ -48,14 +48,17 @@ def plan_entries(entries: Iterable[Entry]) -> list[Entry]:
             raise LayerContentError(f"duplicate path in layer: {entry.path}")
         by_name[name] = entry
     for name in list(by_name):
-        parts = name.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
+        # Up from the nearest parent, stopping at a directory already present (its own parents are checked
+        # in its turn): linear in the depth, where joining every prefix is quadratic on deep trees.
+        parent = name.rpartition("/")[0]
+        while parent:
             existing = by_name.get(parent)
-            if existing is None:
-                by_name[parent] = Entry.directory(parent)
-            elif existing.kind is not EntryKind.DIR:
-                raise LayerContentError(f"{name}: parent {parent} is not a directory in this layer")
+            if existing is not None:
+                if existing.kind is not EntryKind.DIR:
+                    raise LayerContentError(f"{name}: parent {parent} is not a directory in this layer")
+                break
+            by_name[parent] = Entry.directory(parent)
+            parent = parent.rpartition("/")[0]
     ordered = sorted(by_name.values(), key=lambda e: _sort_key(e.tar_name))
     return _links_after_targets(ordered)
 

@@ -8,15 +8,18 @@ import time
 from dataclasses import dataclass
 
 import requests
+import urllib3
 
 from ocibuild.errors import BuildError
 from ocibuild.registry import credentials as creds
 from ocibuild.registry.credentials import Credentials
+from ocibuild.registry.deadline import Deadline, Limits, read_bounded
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 RENEW_MARGIN = 10.0
 """Renew a token this long before it expires (at most a tenth of its lifetime)."""
 TOKEN_TIMEOUT = (5.0, 30.0)
+TOKEN_BODY_LIMIT = 1 << 20
 _PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 Scope = tuple[str, ...]
@@ -125,19 +128,25 @@ class Authenticator:
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
         fetched = time.monotonic()
+        deadline = Deadline(Limits.from_env().deadline)
         try:
-            if found is not None and found.is_identity_token:
-                form = {
-                    **params,
-                    "grant_type": "refresh_token",
-                    "refresh_token": found.password,
-                    "client_id": "ocibuild",
-                }
-                r = self._session.post(realm, data=form, timeout=TOKEN_TIMEOUT)
-            else:
-                headers = {"Authorization": found.basic_header()} if found else {}
-                r = self._session.get(realm, params=params, headers=headers, timeout=TOKEN_TIMEOUT)
-        except requests.RequestException as e:
+            with deadline:
+                if found is not None and found.is_identity_token:
+                    form = {
+                        **params,
+                        "grant_type": "refresh_token",
+                        "refresh_token": found.password,
+                        "client_id": "ocibuild",
+                    }
+                    r = self._session.post(realm, data=form, timeout=TOKEN_TIMEOUT, stream=True)
+                else:
+                    headers = {"Authorization": found.basic_header()} if found else {}
+                    r = self._session.get(realm, params=params, headers=headers, timeout=TOKEN_TIMEOUT, stream=True)
+                read_bounded(r, TOKEN_BODY_LIMIT, f"{self._registry}: token service")
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+            if deadline.expired:
+                late = f"no complete answer within {deadline.seconds:.0f} s"
+                raise BuildError(f"{self._registry}: token service: {late}") from None
             raise BuildError(f"{self._registry}: token service unreachable ({type(e).__name__})") from None
         if r.status_code in (401, 403):
             if found is None:

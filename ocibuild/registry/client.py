@@ -14,14 +14,19 @@ from urllib.parse import urljoin
 
 import oras.provider
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from ocibuild.errors import BuildError
 from ocibuild.registry.auth import Authenticator, Scope
 from ocibuild.registry.credentials import Credentials
+from ocibuild.registry.deadline import Deadline, Limits, install_watched_pools, read_bounded
 from ocibuild.registry.retry import RETRY_STATUSES, RetryPolicy, TransientError, describe, retry_after_seconds
 
 SEND_BLOCK = 1 << 20
+API_BODY_LIMIT = 1 << 20
+"""The most bytes read of an API answer that is not a blob or manifest (errors, upload status, tokens)."""
+MAX_MANIFEST = 4 << 20
 TIMEOUT = (5.0, 30.0)
 """Connect and read timeouts; a registry that accepts connections but never answers fails within ~30 s."""
 UPLOAD_TIMEOUT = (5.0, 300.0)
@@ -37,10 +42,16 @@ MANIFEST_ACCEPT = ", ".join(
 
 
 class _Adapter(HTTPAdapter):
-    """Sends request bodies in 1 MiB blocks instead of urllib3's 16 KiB."""
+    """Sends request bodies in 1 MiB blocks instead of urllib3's 16 KiB, on connections deadlines can cut."""
 
     def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):  # type: ignore[override]
         super().init_poolmanager(connections, maxsize, block, blocksize=SEND_BLOCK, **pool_kwargs)
+        install_watched_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[override]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        install_watched_pools(manager)  # deadlines hold behind an HTTP(S)_PROXY too
+        return manager
 
 
 def registry_error(response: requests.Response) -> str:
@@ -66,8 +77,10 @@ class RegistryClient:
         credentials: Credentials | None = None,
         policy: RetryPolicy | None = None,
         pool_size: int = 8,
+        limits: Limits | None = None,
     ) -> None:
         self.host = host
+        self.limits = limits or Limits.from_env()
         self._oras = oras.provider.Registry(hostname=host, insecure=plain_http)
         self.session: requests.Session = self._oras.session
         adapter = _Adapter(pool_connections=2, pool_maxsize=pool_size)
@@ -98,26 +111,38 @@ class RegistryClient:
         stream: bool = False,
         retry: bool = True,
         timeout: tuple[float, float] = TIMEOUT,
+        max_body: int = API_BODY_LIMIT,
     ) -> requests.Response:
         """One API call. 401s are answered with credentials; dropped connections, 408, 429 and 5xx are retried
-        with bounded backoff when ``retry``, else raised as ``TransientError`` for the caller to resume."""
+        with bounded backoff when ``retry``, else raised as ``TransientError`` for the caller to resume.
+
+        Each try must be answered within the limits' deadline (longer by the time ``body`` takes at the floor
+        rate): headers, and unless ``stream`` the whole body, of which at most ``max_body`` bytes are read."""
         attempt = 0
         auth_tries = 0
         started = time.monotonic()
         while True:
             auth = self.auth.headers(scope)
             data = body() if callable(body) else body
+            # A call allowed a longer read timeout (a registry committing a large blob) gets that much longer.
+            seconds = self.limits.seconds_for(_length(data)) + max(0.0, timeout[1] - TIMEOUT[1])
+            deadline = Deadline(seconds)
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers={**(headers or {}), **auth},
-                    data=data,
-                    params=params,
-                    stream=stream,
-                    timeout=timeout,
-                )
-            except requests.RequestException as e:
+                with deadline:
+                    response = self.session.request(
+                        method,
+                        url,
+                        headers={**(headers or {}), **auth},
+                        data=data,
+                        params=params,
+                        stream=True,
+                        timeout=timeout,
+                    )
+                    if not stream:
+                        read_bounded(response, max_body, f"{self.host}: {what}")
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
+                if deadline.expired:
+                    raise self.too_slow(what, seconds) from None
                 failure, retry_after = describe(e), None
             else:
                 if response.status_code == 401 and auth_tries < 2:
@@ -140,6 +165,9 @@ class RegistryClient:
                 raise BuildError(f"{message} (gave up after {attempt + 1} tries in {time.monotonic() - started:.0f} s)")
             attempt += 1
             self.on_retry(f"{message}; retry {attempt}")
+
+    def too_slow(self, what: str, seconds: float) -> BuildError:
+        return BuildError(f"{self.host}: {what}: no complete answer within {seconds:.0f} s (the registry is too slow)")
 
     def fail(self, response: requests.Response, what: str) -> BuildError:
         if response.status_code == 403:
@@ -211,6 +239,7 @@ class RegistryClient:
             scope,
             what=f"get manifest {reference[:19]}",
             headers={"Accept": MANIFEST_ACCEPT},
+            max_body=MAX_MANIFEST,
         )
         if r.status_code == 404:
             raise BuildError(f"{self.host}/{repository}:{reference}: manifest not found")
@@ -227,6 +256,14 @@ class RegistryClient:
             r.close()
             raise self.fail(r, what)
         return r
+
+
+def _length(data: object) -> int:
+    """The size of a request body (bytes or a sized file-like view), 0 when it has none."""
+    try:
+        return len(data)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
 
 
 def range_end(value: str) -> int:

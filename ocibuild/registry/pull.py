@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -21,14 +20,15 @@ from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.layout import LayoutError, check_output_dir, read_layout, write_layout
 from ocibuild.oci.mediatypes import INDEX_TYPES, MANIFEST_TYPES, ImageFormat
 from ocibuild.oci.store import Store
+from ocibuild.oci.tree import remove_tree
 from ocibuild.registry.auth import Scope, pull_scope
 from ocibuild.registry.client import RegistryClient
 from ocibuild.registry.credentials import Credentials
+from ocibuild.registry.deadline import Deadline, Limits
 from ocibuild.registry.progress import Progress, default_progress
 from ocibuild.registry.reference import Reference, parse_reference, uses_plain_http
 
 READ_BLOCK = 1 << 20
-MAX_MANIFEST = 4 << 20
 
 
 class _Fetcher:
@@ -43,10 +43,8 @@ class _Fetcher:
 
     def manifest(self, reference: str, expected: str = "") -> tuple[bytes, str]:
         """Manifest bytes and media type; checked against ``expected`` or the registry's digest header."""
-        r = self.client.get_manifest(self.repository, reference, self.scope)
+        r = self.client.get_manifest(self.repository, reference, self.scope)  # read up to its 4 MiB limit only
         data = r.content
-        if len(data) > MAX_MANIFEST:
-            raise BuildError(f"{self.client.host}/{self.repository}@{reference}: manifest larger than 4 MiB")
         actual = sha256_digest(data)
         claimed = expected or r.headers.get("Docker-Content-Digest", "")
         if claimed and claimed != actual:
@@ -74,22 +72,28 @@ class _Fetcher:
         digester, written, attempt, started = hashlib.sha256(), 0, 0, time.monotonic()
         with open(temp, "wb") as out:
             while True:
+                seconds = self.client.limits.seconds_for(size - written)
+                deadline = Deadline(seconds)  # the whole blob, headers to last byte
                 try:
-                    r = self.client.get_blob(self.repository, digest, self.scope, offset=written)
-                    if r.status_code == 200 and written:  # Range ignored: start over
-                        out.seek(0)
-                        out.truncate()
-                        digester, written = hashlib.sha256(), 0
-                    with r:
-                        for chunk in r.iter_content(READ_BLOCK):
-                            out.write(chunk)
-                            digester.update(chunk)
-                            written += len(chunk)
-                            if written > size:
-                                raise BuildError(f"{what}: registry sent more than {size} bytes")
-                            self.progress.blob_progress(digest, written)
+                    with deadline:
+                        r = self.client.get_blob(self.repository, digest, self.scope, offset=written)
+                        if r.status_code == 200 and written:  # Range ignored: start over
+                            out.seek(0)
+                            out.truncate()
+                            digester, written = hashlib.sha256(), 0
+                        with r:
+                            for chunk in r.iter_content(READ_BLOCK):
+                                out.write(chunk)
+                                digester.update(chunk)
+                                written += len(chunk)
+                                if written > size:
+                                    raise BuildError(f"{what}: registry sent more than {size} bytes")
+                                self.progress.blob_progress(digest, written)
                     break
                 except requests.RequestException:
+                    if deadline.expired:
+                        late = f"not complete within {seconds:.0f} s (the registry is too slow)"
+                        raise BuildError(f"{what}: {late}") from None
                     if not self.client.policy.wait(attempt, started):
                         raise BuildError(f"{what}: connection dropped (gave up after {attempt + 1} tries)") from None
                     attempt += 1
@@ -151,18 +155,19 @@ def pull(
     store: Store | None = None,
     jobs: int = 4,
     progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> Image | Index:
     """Fetch ``ref`` into an OCI layout at ``layout_dir`` (tagged with the reference's tag) and return it.
 
     With ``platform`` an index resolves to that platform's image. Blobs go through ``store`` when given (so later
     pulls and builds reuse them), else through a temporary store beside the layout. Without ``layout_dir`` the
-    image is only fetched into ``store`` (its blobs are read from there).
+    image is only fetched into ``store`` (its blobs are read from there). ``limits`` bound how long the registry
+    may take (default: ``Limits.from_env()``).
     """
     parsed = parse_reference(ref)
     wanted = Platform.parse(platform) if isinstance(platform, str) else platform
-    client = RegistryClient(
-        parsed.api_host, plain_http=uses_plain_http(parsed.api_host, tuple(insecure_registries)), credentials=auth
-    )
+    plain_http = uses_plain_http(parsed.api_host, tuple(insecure_registries))
+    client = RegistryClient(parsed.api_host, plain_http=plain_http, credentials=auth, limits=limits)
     progress = progress or default_progress()
     if layout_dir is None:
         if store is None:
@@ -183,7 +188,7 @@ def pull(
             raise UserInputError(str(exc)) from None
     finally:
         if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_tree(scratch, ignore_errors=True)
     return read_layout(layout_dir, parsed.tag or None, verify_layers=False)
 
 

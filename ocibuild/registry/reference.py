@@ -47,8 +47,38 @@ class Reference:
         return f"{self.name}{tag}{digest}"
 
 
+def _credentials_and_rest(text: str) -> tuple[str, str]:
+    """``user:password@host/repo[@sha256:...]`` -> (``user:password``, ``host/repo[@sha256:...]``); a password
+    may hold ``/`` or ``@``, so everything before the last ``@`` that does not start a digest counts."""
+    head, sep, digest = text.rpartition("@")
+    tail = ""
+    if sep and digest.startswith("sha256:"):
+        text, tail = head, sep + digest
+    credentials, sep, rest = text.rpartition("@")
+    return credentials, (rest if sep else text) + tail
+
+
+def redact(text: str) -> str:
+    """``text`` with any credentials before the registry host replaced by ``***``."""
+    credentials, rest = _credentials_and_rest(text.strip())
+    return f"***@{rest}" if credentials else rest
+
+
+def refuse_credentials(text: str) -> None:
+    """Raise (without echoing them) when ``text`` holds credentials (``user:password@host/repo``)."""
+    if _credentials_and_rest(text.strip())[0]:
+        raise UserInputError(
+            f"{redact(text)}: credentials inside an image reference are not supported "
+            "(set REGISTRY_USERNAME/REGISTRY_PASSWORD or log in with docker login)"
+        )
+
+
 def parse_reference(text: str, *, default_tag: str = DEFAULT_TAG) -> Reference:
-    """Parse ``text``; a reference with neither tag nor digest gets ``default_tag`` (unless empty)."""
+    """Parse ``text``; a reference with neither tag nor digest gets ``default_tag`` (unless empty).
+
+    Credentials inside a reference (``user:password@host/repo``) are refused without being echoed.
+    """
+    refuse_credentials(text)
     rest = text.strip()
     digest = ""
     if "@" in rest:

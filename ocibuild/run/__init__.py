@@ -10,7 +10,7 @@ from ocibuild.errors import UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
 from ocibuild.run.buildrun import parse_secret_arg, run_build_commands
-from ocibuild.run.extract import rootfs_for
+from ocibuild.run.extract import rootfs_for, rootfs_in_use
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
 from ocibuild.run.network import Publisher, Readiness, parse_publish
@@ -47,8 +47,8 @@ def run_image(
     gpu = gpu_setup() if gpus else None
     config = image.config.get("config") or {}
     reap_dead_runs(store.root / "tmp")
-    lower = rootfs_for(image.layers, store)
     with (
+        rootfs_in_use(image.layers, store) as lower,  # prune leaves it alone meanwhile
         Publisher(ports) as publisher,
         Outbound(enabled=network == "private") as outbound,
         Readiness(publisher.attach, outbound.attach) as ready,

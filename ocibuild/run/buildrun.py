@@ -25,7 +25,7 @@ from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, cached_layer
 from ocibuild.oci.store import Store
 from ocibuild.run.diff import KEEP_OWNERS, diff_rootfs
-from ocibuild.run.extract import rootfs_for
+from ocibuild.run.extract import rootfs_in_use
 from ocibuild.run.paths import split_image_path
 from ocibuild.run.runtime import Container, run_foreground
 from ocibuild.run.spec import BindMount, RunOptions, build_spec, mount_destinations
@@ -131,7 +131,7 @@ def run_build_commands(
         with contextlib.ExitStack() as stack:
 
             def entries(below: list[LayerBlob] = below, command: BuildCommand = command) -> list[Entry]:
-                lower = rootfs_for(below, store)
+                lower = stack.enter_context(rootfs_in_use(below, store))
                 workspace = stack.enter_context(Workspace(lower, store.root / "tmp"))
                 return _run_one(command, lower, workspace, secrets, env, runtime)
 

@@ -14,7 +14,8 @@ import filecmp
 import os
 import stat
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from functools import partial
 from pathlib import Path
 
 from ocibuild.oci.entries import Entry, EntryKind
@@ -30,14 +31,14 @@ def _owned(entry: Entry, st: os.stat_result) -> Entry:
     return dataclasses.replace(entry, uid=st.st_uid, gid=st.st_gid)
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except FileNotFoundError:
         return None
 
 
-def _same(before: Path, b: os.stat_result, after: Path, a: os.stat_result) -> bool:
+def _same(before: str, b: os.stat_result, after: str, a: os.stat_result) -> bool:
     if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode) or stat.S_IMODE(a.st_mode) != stat.S_IMODE(b.st_mode):
         return False
     if KEEP_OWNERS and (a.st_uid, a.st_gid) != (b.st_uid, b.st_gid):
@@ -52,19 +53,40 @@ def _same(before: Path, b: os.stat_result, after: Path, a: os.stat_result) -> bo
 
 
 class _Differ:
+    """A depth-first comparison with an explicit stack (a build command may leave a tree of any depth)."""
+
     def __init__(self, before: Path, after: Path, ignore: set[str]) -> None:
-        self.before = before
-        self.after = after
+        self.before = str(before)  # strings, not Paths: parsing a deep path per call would be quadratic
+        self.after = str(after)
         self.ignore = ignore
-        self.entries: list[Entry] = []
+        self.entries: list[Entry | None] = []
+        """In order; ``None`` holds the place of an ignored directory until we know whether anything below it
+        was emitted."""
+        self.emitted = 0
         self.inodes: dict[tuple[int, int], str] = {}
+        self.stack: list[Callable[[], None]] = []
+        """What is left to do, last first: listing a directory, comparing a child, closing an ignored directory."""
+
+    def run(self) -> list[Entry]:
+        self.stack.append(partial(self.walk, ""))
+        while self.stack:
+            self.stack.pop()()
+        return [entry for entry in self.entries if entry is not None]
+
+    @staticmethod
+    def path(top: str, rel: str) -> str:
+        return f"{top}/{rel}" if rel else top
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        self.emitted += 1
 
     def entry(self, rel: str, st: os.stat_result) -> Entry | None:
         made = self._entry(rel, st)
         return None if made is None else _owned(made, st)
 
     def _entry(self, rel: str, st: os.stat_result) -> Entry | None:
-        path = self.after / rel
+        path = self.path(self.after, rel)
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             return Entry.directory(rel, mode)
@@ -76,62 +98,62 @@ class _Differ:
                 return Entry.hardlink(rel, self.inodes[key], mode)
             if st.st_nlink > 1:
                 self.inodes[key] = rel
-            return Entry.file_from(rel, path, mode, size=st.st_size)
+            return Entry.file_from(rel, Path(path), mode, size=st.st_size)
         print(f"warning: build.run: {rel}: sockets, fifos and devices are not kept in layers", file=sys.stderr)
         return None
 
-    def walk(self, rel: str) -> bool:
-        """Compare the directory ``rel``; returns whether anything below it was emitted."""
-        before_dir, after_dir = self.before / rel, self.after / rel
-        b_dir = _lstat(before_dir)
-        before_names = set(os.listdir(before_dir)) if b_dir and stat.S_ISDIR(b_dir.st_mode) else set()
-        after_names = os.listdir(after_dir)
-        emitted = False
+    def walk(self, rel: str) -> None:
+        """List the directory ``rel``: whiteouts for what it lost now, its children queued in sorted order."""
+        b_dir = _lstat(self.path(self.before, rel))
+        in_before = b_dir is not None and stat.S_ISDIR(b_dir.st_mode)
+        before_names = set(os.listdir(self.path(self.before, rel))) if in_before else set()
+        after_names = os.listdir(self.path(self.after, rel))
         for name in sorted(before_names - set(after_names)):
-            self.entries.append(Entry.whiteout(f"{rel}/{name}" if rel else name))
-            emitted = True
-        for name in sorted(after_names):
-            child = f"{rel}/{name}" if rel else name
-            a = os.lstat(after_dir / name)
-            b = _lstat(before_dir / name) if name in before_names else None
-            emitted |= self.compare(child, b, a)
-        return emitted
+            self.add(Entry.whiteout(f"{rel}/{name}" if rel else name))
+        for name in sorted(after_names, reverse=True):
+            self.stack.append(partial(self.compare, f"{rel}/{name}" if rel else name, name in before_names))
 
-    def compare(self, rel: str, b: os.stat_result | None, a: os.stat_result) -> bool:
+    def compare(self, rel: str, in_before: bool) -> None:
+        a = os.lstat(self.path(self.after, rel))
+        b = _lstat(self.path(self.before, rel)) if in_before else None
         is_dir = stat.S_ISDIR(a.st_mode)
         if b is None and rel in self.ignore:
-            if not is_dir:
-                return False
-            index = len(self.entries)
-            if self.walk(rel):
-                self.entries.insert(index, _owned(Entry.directory(rel, stat.S_IMODE(a.st_mode)), a))
-                return True
-            return False
-        if b is not None and _same(self.before / rel, b, self.after / rel, a):
-            return self.walk(rel) if is_dir else False
+            if is_dir:  # a mount point the runtime made: kept only when something real was written below
+                self.stack.append(partial(self.close, len(self.entries), self.emitted, self.entry(rel, a)))
+                self.entries.append(None)
+                self.stack.append(partial(self.walk, rel))
+            return
+        if b is not None and _same(self.path(self.before, rel), b, self.path(self.after, rel), a):
+            if is_dir:
+                self.stack.append(partial(self.walk, rel))
+            return
         if b is not None and stat.S_ISDIR(b.st_mode) and not is_dir:
-            self.entries.append(Entry.whiteout(rel))
+            self.add(Entry.whiteout(rel))
         entry = self.entry(rel, a)
         if entry is not None:
-            self.entries.append(entry)
+            self.add(entry)
         if is_dir:
-            self.walk(rel)
-        return True
+            self.stack.append(partial(self.walk, rel))
+
+    def close(self, slot: int, emitted_before: int, entry: Entry | None) -> None:
+        """End of an ignored directory: its entry takes its place only if something was emitted below it."""
+        if self.emitted > emitted_before:
+            self.entries[slot] = entry
 
 
 def diff_rootfs(before: Path, after: Path, ignore: Collection[str] = ()) -> list[Entry]:
     """Entries turning ``before`` into ``after``, with an explicit entry (its real mode) for every parent."""
-    differ = _Differ(before, after, set(ignore))
-    differ.walk("")
-    entries = differ.entries
+    entries = _Differ(before, after, set(ignore)).run()
     present = {e.path for e in entries if e.kind is EntryKind.DIR}
     parents = []
     for entry in entries:
-        parts = entry.path.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            if parent not in present:
-                present.add(parent)
-                st = os.lstat(after / parent)
-                parents.append(_owned(Entry.directory(parent, stat.S_IMODE(st.st_mode)), st))
+        missing = []
+        parent = entry.path.rpartition("/")[0]
+        while parent and parent not in present:  # up to the first one present: linear in the depth
+            present.add(parent)
+            missing.append(parent)
+            parent = parent.rpartition("/")[0]
+        for parent in reversed(missing):
+            st = os.lstat(after / parent)
+            parents.append(_owned(Entry.directory(parent, stat.S_IMODE(st.st_mode)), st))
     return parents + entries

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ocibuild.oci.tree import remove_tree
+
 OWNER_FILE = "owner"
 NET_DIR_PREFIX = "ocibuild-net-"
 """Temp directories of ``network.Readiness``: ``ocibuild-net-PID-STARTTIME-XXXX``."""
@@ -87,7 +89,7 @@ def cleanup(facts: dict[str, Any]) -> None:
         scratch = Path(facts["scratch"])
         if os.path.ismount(scratch / "rootfs"):
             subprocess.run(["umount", "-l", str(scratch / "rootfs")], capture_output=True, check=False)
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch, ignore_errors=True)
 
 
 def reap(runc_root: Path, scratch_parent: Path) -> None:
@@ -109,7 +111,7 @@ def reap(runc_root: Path, scratch_parent: Path) -> None:
                 cleanup({"scratch": str(scratch)})
         for net in Path(tempfile.gettempdir()).glob(f"{NET_DIR_PREFIX}*-*-*"):
             if not is_alive("-".join(net.name.removeprefix(NET_DIR_PREFIX).split("-")[:2])):
-                shutil.rmtree(net, ignore_errors=True)
+                remove_tree(net, ignore_errors=True)
 
 
 def main() -> None:

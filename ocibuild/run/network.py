@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild.errors import BuildError, UserInputError
+from ocibuild.oci.tree import remove_tree
 from ocibuild.run.guard import NET_DIR_PREFIX, owner_token
 from ocibuild.run.runtime import PACKAGE_PARENT, die_with_parent
 
@@ -156,7 +157,7 @@ class Readiness:
         with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
-        shutil.rmtree(self.path.parent, ignore_errors=True)
+        remove_tree(self.path.parent, ignore_errors=True)
 
     def __enter__(self) -> Readiness:
         return self

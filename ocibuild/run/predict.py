@@ -25,7 +25,7 @@ from typing import Any
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
-from ocibuild.run.extract import rootfs_for
+from ocibuild.run.extract import rootfs_in_use
 from ocibuild.run.gpu import gpu_setup
 from ocibuild.run.inputs import parse_input_args
 from ocibuild.run.network import Publish, Publisher, Readiness
@@ -224,40 +224,40 @@ def predict(
     mounts = [parse_volume(v) for v in volumes]
     gpu = gpu_setup() if gpus else None
     reap_dead_runs(store.root / "tmp")
-    lower = rootfs_for(image.layers, store)
-    if schema is None:
-        schema = schema_from_rootfs(lower, config)
-        payload = parse_input_args(inputs, json_input, schema)
-    env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
-    with (
-        Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
-        Outbound() as outbound,
-        Readiness(publisher.attach, outbound.attach) as ready,
-        Workspace(lower, store.root / "tmp") as ws,
-    ):
-        volumes = [*mounts, *outbound.resolv_conf(ws.dir)]
-        spec = build_spec(config, ws.rootfs, RunOptions(env=env, volumes=volumes, network="private", gpu=gpu))
-        spec["hooks"] = {"createRuntime": [ready.hook()]}
-        log_path = ws.dir / "container.log"
-        with open(log_path, "wb") as log, stop_signals() as received:
-            container = Container(spec, ws.dir, runtime=runtime, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    with rootfs_in_use(image.layers, store) as lower:  # prune leaves it alone meanwhile
+        if schema is None:
+            schema = schema_from_rootfs(lower, config)
+            payload = parse_input_args(inputs, json_input, schema)
+        env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
+        with (
+            Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
+            Outbound() as outbound,
+            Readiness(publisher.attach, outbound.attach) as ready,
+            Workspace(lower, store.root / "tmp") as ws,
+        ):
+            volumes = [*mounts, *outbound.resolv_conf(ws.dir)]
+            spec = build_spec(config, ws.rootfs, RunOptions(env=env, volumes=volumes, network="private", gpu=gpu))
+            spec["hooks"] = {"createRuntime": [ready.hook()]}
+            log_path = ws.dir / "container.log"
+            with open(log_path, "wb") as log, stop_signals() as received:
+                container = Container(spec, ws.dir, runtime=runtime, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-            def check() -> None:
-                if received:
-                    raise Interrupted(f"interrupted by signal {received[0]}")
-                code = container.wait(0)
-                if code is not None:
-                    tail = log_path.read_text(errors="replace").strip().splitlines()[-20:]
-                    print("\n".join(tail), file=sys.stderr)
-                    raise BuildError(f"the model container exited with code {code} before answering")
+                def check() -> None:
+                    if received:
+                        raise Interrupted(f"interrupted by signal {received[0]}")
+                    code = container.wait(0)
+                    if code is not None:
+                        tail = log_path.read_text(errors="replace").strip().splitlines()[-20:]
+                        print("\n".join(tail), file=sys.stderr)
+                        raise BuildError(f"the model container exited with code {code} before answering")
 
-            with container:
-                client = RunnerClient(
-                    publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
-                )
-                client.wait_ready(setup_timeout)
-                body = client.predict(payload or {})
-                container.stop()
+                with container:
+                    client = RunnerClient(
+                        publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
+                    )
+                    client.wait_ready(setup_timeout)
+                    body = client.predict(payload or {})
+                    container.stop()
     text, files = write_output(body.get("output"), output, schema)
     for path in files:
         print(f"Written output to: {path}", file=sys.stderr)

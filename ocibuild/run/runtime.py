@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ocibuild.errors import BuildError, UserInputError
+from ocibuild.oci.tree import remove_tree
 from ocibuild.run.guard import PACKAGE_PARENT, Guard, owner_token, reap
 
 RUNTIMES = ("auto", "runc", "unshare")
@@ -184,7 +185,7 @@ class Container:
             self.stop()
         if self.used == "runc":
             self._runc_delete()
-        shutil.rmtree(self.scratch / "bundle", ignore_errors=True)
+        remove_tree(self.scratch / "bundle", ignore_errors=True)  # the runc state root is shared: never removed
         for name in ("container.pid", "runc.log"):
             (self.scratch / name).unlink(missing_ok=True)
         if self.guard is not None:

@@ -7,13 +7,12 @@ owner, so a run that was killed is cleaned up by the next (``guard.reap``).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from ocibuild.oci.tree import remove_tree
 from ocibuild.run.extract import copy_tree
 from ocibuild.run.guard import OWNER_FILE, owner_token
 
@@ -22,8 +21,8 @@ class Workspace:
     """``with Workspace(lower, scratch) as ws:`` gives ``ws.rootfs`` (writable) and ``ws.dir`` (scratch)."""
 
     def __init__(self, lower: Path, scratch_parent: Path) -> None:
-        self.lower = Path(lower)
-        self.scratch_parent = Path(scratch_parent)
+        self.lower = Path(lower).absolute()
+        self.scratch_parent = Path(scratch_parent).absolute()  # runc reads the rootfs path from its bundle dir
         self.dir = Path()
         self.rootfs = Path()
         self.mounted = False
@@ -65,9 +64,8 @@ class Workspace:
             if result.returncode != 0:
                 subprocess.run(["umount", "-l", str(self.rootfs)], capture_output=True, check=False)
             self.mounted = False
-        if self.dir != Path() and self.dir.exists():
-            with contextlib.suppress(OSError):
-                shutil.rmtree(self.dir)
+        if self.dir != Path():
+            remove_tree(self.dir, ignore_errors=True)
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -115,3 +115,18 @@ def test_a_longer_stack_starts_from_the_cached_prefix(store: Store) -> None:
     (base / "marker").write_text("seeded")  # proves the copy, not a fresh unpack
     root = rootfs_for([first, second], store)
     assert sorted(os.listdir(root)) == ["a", "b", "marker"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="xattrs are applied only when running as root")
+def test_xattrs_are_applied_to_files_and_directories(store: Store) -> None:
+    xattr = {"SCHILY.xattr.user.origin": "layer"}
+    layer = raw_layer(
+        store,
+        [
+            (member("dir", tarfile.DIRTYPE, mode=0o755, pax_headers=xattr), None),  # type: ignore[arg-type]
+            (member("dir/file", pax_headers=xattr), b"x"),  # type: ignore[arg-type]
+        ],
+    )
+    root = rootfs_for([layer], store)
+    assert os.getxattr(root / "dir", "user.origin") == b"layer"
+    assert os.getxattr(root / "dir/file", "user.origin") == b"layer"
