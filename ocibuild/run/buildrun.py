@@ -13,12 +13,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ocibuild import progress
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
@@ -36,10 +38,42 @@ RECIPE_VERSION = "buildrun-v2"  # v2: owners set by the command are kept
 
 @dataclass(frozen=True)
 class BuildCommand:
-    """One ``build.run`` entry: the shell command and its secret mounts as (id, target) pairs."""
+    """One ``build.run`` entry: the shell command, its secret mounts as (id, target) pairs and its cache mounts
+    (BuildKit's ``--mount=type=cache``) as (id, target) pairs."""
 
     command: str
     secrets: tuple[tuple[str, str], ...] = ()
+    caches: tuple[tuple[str, str], ...] = ()
+
+
+_BUILDKIT_FLAG = re.compile(r"^\s*--(mount|network|security)=(\S+)\s+")
+
+
+def parse_run_line(line: str) -> BuildCommand:
+    """A ``build.run`` string, whose leading BuildKit flags (``--mount=type=cache|secret,...``) Cog passes to
+    ``RUN`` verbatim: cache mounts persist in the store between builds and secrets are mounted for the command;
+    neither enters a layer. ``--network``/``--security`` are accepted and have no effect here."""
+    secrets: list[tuple[str, str]] = []
+    caches: list[tuple[str, str]] = []
+    while match := _BUILDKIT_FLAG.match(line):
+        line = line[match.end() :]
+        if match.group(1) != "mount":
+            continue
+        fields = dict(part.partition("=")[::2] for part in match.group(2).split(",") if part)
+        kind = fields.get("type", "bind")
+        target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+        if kind == "secret":
+            secret_id = fields.get("id") or PurePosixPath(target).name
+            if not secret_id:
+                raise UserInputError(f"build.run: --mount={match.group(2)}: a secret needs id= or target=")
+            secrets.append((secret_id, target or f"/run/secrets/{secret_id}"))
+        elif kind == "cache":
+            if not target.startswith("/"):
+                raise UserInputError(f"build.run: --mount={match.group(2)}: a cache needs an absolute target=")
+            caches.append((fields.get("id") or target, target))
+        else:
+            raise UserInputError(f"build.run: --mount={match.group(2)}: only type=cache and type=secret are supported")
+    return BuildCommand(line.strip(), tuple(secrets), tuple(caches))
 
 
 def parse_secret_arg(text: str) -> tuple[str, Path]:
@@ -59,7 +93,7 @@ def as_build_command(item: Any) -> BuildCommand:
     if isinstance(item, BuildCommand):
         return item
     if isinstance(item, str):
-        return BuildCommand(item)
+        return parse_run_line(item)
     get = item.get if isinstance(item, Mapping) else lambda key, default=None: getattr(item, key, default)
     mounts = []
     for mount in get("mounts", None) or []:
@@ -67,11 +101,14 @@ def as_build_command(item: Any) -> BuildCommand:
         if (mget("type") or "secret") != "secret":
             raise UserInputError(f"build.run: unsupported mount type {mget('type')!r} (only secret)")
         mounts.append((str(mget("id")), str(mget("target") or f"/run/secrets/{mget('id')}")))
-    return BuildCommand(str(get("command", "")), tuple(mounts))
+    parsed = parse_run_line(str(get("command", "")))
+    return BuildCommand(parsed.command, (*parsed.secrets, *mounts), parsed.caches)
 
 
 def _key(command: BuildCommand, below: Sequence[LayerBlob], env: Sequence[str]) -> str:
     recipe = {"command": command.command, "secrets": command.secrets, "env": list(env), "owners": KEEP_OWNERS}
+    if command.caches:
+        recipe["caches"] = command.caches
     below_digests = ",".join(layer.digest for layer in below)
     text = json.dumps(recipe, sort_keys=True)
     return f"{RECIPE_VERSION}|{below_digests}|{hashlib.sha256(text.encode()).hexdigest()}"
@@ -88,6 +125,13 @@ def _runtime_created(lower: Path, spec: dict[str, Any]) -> set[str]:
     return created
 
 
+def cache_dir(store: Store, cache_id: str) -> Path:
+    """Where a ``--mount=type=cache`` keeps its files between builds (never in a layer)."""
+    path = store.root / "run-cache" / hashlib.sha256(cache_id.encode()).hexdigest()[:32]
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _run_one(
     command: BuildCommand,
     lower: Path,
@@ -95,17 +139,25 @@ def _run_one(
     secrets: Mapping[str, Path],
     env: Sequence[str],
     runtime: str,
+    store: Store,
 ) -> list[Entry]:
     binds = []
     for secret_id, target in command.secrets:
         if secret_id not in secrets:
             raise UserInputError(f"build.run: secret {secret_id!r} is not given (--secret id={secret_id},src=FILE)")
         binds.append(BindMount(str(secrets[secret_id]), target, readonly=True))
+    binds += [BindMount(str(cache_dir(store, cache_id)), target) for cache_id, target in command.caches]
     options = RunOptions(["/bin/sh", "-c", command.command], env, binds, user="0:0", cwd="/")
     spec = build_spec({"Env": list(env)}, workspace.rootfs, options)
-    print(f"build.run: {command.command}", file=sys.stderr, flush=True)
-    code = run_foreground(Container(spec, workspace.dir, runtime=runtime, stdout=sys.stderr.fileno()))
+    reporter = progress.active()
+    reporter.step(f"build.run: {command.command}")
+    log = workspace.dir / "build-run.log"
+    with open(log, "wb") as out:  # shown as it runs, or kept for the error under -q
+        stdout = out.fileno() if reporter.quiet else sys.stderr.fileno()
+        code = run_foreground(Container(spec, workspace.dir, runtime=runtime, stdout=stdout))
     if code != 0:
+        if reporter.quiet:
+            print(log.read_text(errors="replace")[-4000:], file=sys.stderr, end="")
         raise BuildError(f"build.run command exited with code {code}: {command.command}")
     return diff_rootfs(lower, workspace.rootfs, _runtime_created(lower, spec))
 
@@ -133,7 +185,7 @@ def run_build_commands(
             def entries(below: list[LayerBlob] = below, command: BuildCommand = command) -> list[Entry]:
                 lower = stack.enter_context(rootfs_in_use(below, store))
                 workspace = stack.enter_context(Workspace(lower, store.root / "tmp"))
-                return _run_one(command, lower, workspace, secrets, env, runtime)
+                return _run_one(command, lower, workspace, secrets, env, runtime, store)
 
             built.append(cached_layer(_key(command, below, env), entries, store, compression, source_date_epoch))
     return built

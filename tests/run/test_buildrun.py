@@ -124,3 +124,25 @@ def test_a_chown_alone_is_a_change_and_owned_parents_keep_their_owner(store: Sto
     assert (names["home/app"].uid, names["home/app"].gid) == (1000, 1000)
     [third] = run_build_commands([*lower, first], ["chown 1001 /home/app"], {}, store, 0, Compression.GZIP, env=ENV)
     assert members(third)["home/app"].uid == 1001
+
+
+def test_buildkit_cache_and_secret_mounts_in_run_strings(store: Store, lower: list[LayerBlob], tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret")
+    script = (
+        "--mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=hf,target=/run/secrets/hf "
+        "sh -c 'echo run >> /root/.cache/pip/runs; wc -l < /root/.cache/pip/runs > /etc/runs; "
+        "cat /run/secrets/hf > /dev/null && echo ok > /etc/secret-seen'"
+    )
+    for expected in (b"1", b"2"):  # the cache persists between builds (a fresh epoch forces a second run)
+        epoch = 1_700_000_000 + int(expected)
+        [layer] = run_build_commands(lower, [script], {"hf": token}, store, epoch, Compression.GZIP, env=ENV)
+        names = members(layer)
+        assert set(names) == {"etc", "etc/runs", "etc/secret-seen"}, "neither the cache nor the secret is in it"
+        with open(layer.path, "rb") as f, tarfile.open(fileobj=open_decompressor(Compression.GZIP, f)) as tar:
+            assert tar.extractfile("etc/runs").read().strip() == expected
+
+
+def test_unsupported_buildkit_mounts_are_one_line(store: Store, lower: list[LayerBlob]) -> None:
+    with pytest.raises(UserInputError, match=r"^build.run: --mount=type=bind,target=/x: only type=cache and type="):
+        run_build_commands(lower, ["--mount=type=bind,target=/x true"], {}, store, 0, Compression.GZIP, env=ENV)
