@@ -225,7 +225,20 @@ def _platform_plan(
         LayerStep("runner", "ocibuild: bundled Cog runner", PINNED, runner_recipe(target.site_packages, PINNED_EPOCH))
     )
     run = [LayerStep(f"run-{i}", f"RUN {c.command}", PROJECT, command=c) for i, c in enumerate(commands)]
-    return PlatformPlan(inputs.platform, lower, run, code, contract)
+    toolbox = None
+    if inputs.toolbox and (recipe := debian.system_packages_recipe(base, inputs.toolbox, store, PINNED_EPOCH)):
+        toolbox = LayerStep("build.run toolbox", "ocibuild: curl, wget, git, pip for build.run", PINNED, recipe)
+    return PlatformPlan(inputs.platform, lower, run, code, contract, toolbox)
+
+
+BUILD_RUN_ENV = (
+    "PIP_BREAK_SYSTEM_PACKAGES=1",
+    "PIP_ROOT_USER_ACTION=ignore",
+    "PIP_DISABLE_PIP_VERSION_CHECK=1",
+    "PYTHONDONTWRITEBYTECODE=1",
+)
+"""build.run's pip installs into the image's site-packages, as in Cog's images (Debian marks its Python managed);
+no stray bytecode of the toolbox or the standard library lands in a build.run layer."""
 
 
 def plan_project(cog_yaml: Path, options: BuildOptions) -> Plan:
@@ -238,13 +251,10 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
     """Every layer of ``plan`` (each distinct one once), then each platform's image."""
     store, compression, reporter = options.store, options.compression, options.reporter
     recipes = {
-        step.recipe.cache_key(compression): step.recipe
-        for platform in plan.platforms
-        for step in platform.steps
-        if step.recipe is not None
+        step.recipe.cache_key(compression): step.recipe for platform in plan.platforms for step in platform.materialised
     }
     reporter.step(f"materialising {len(recipes)} layers and {len(plan.weights)} weight files")
-    names = {step.recipe.cache_key(compression): step.name for p in plan.platforms for step in p.steps if step.recipe}
+    names = {step.recipe.cache_key(compression): step.name for p in plan.platforms for step in p.materialised}
 
     def materialise(key: str, recipe: LayerRecipe) -> LayerBlob:
         cached = recipe.cached(store, compression)
@@ -261,14 +271,15 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
         layers = [(step, done[step.recipe.cache_key(compression)]) for step in platform.lower if step.recipe]
         if platform.run:
             reporter.step(f"{platform.platform}: running {len(platform.run)} build.run command(s)")
+            toolbox = [done[platform.toolbox.recipe.cache_key(compression)]] if platform.toolbox else []
             run_layers = run_build_commands(
-                [layer for _, layer in layers],
+                [*(layer for _, layer in layers), *toolbox],
                 [step.command for step in platform.run],
                 options.secrets,
                 store,
                 plan.source_date_epoch,
                 compression,
-                env=platform.contract.env,
+                env=[*platform.contract.env, *BUILD_RUN_ENV],
             )
             layers += list(zip(platform.run, run_layers, strict=True))
         assert platform.code.recipe is not None

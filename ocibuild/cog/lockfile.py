@@ -1,7 +1,8 @@
 """``ocibuild.lock``: one JSON file beside cog.yaml pinning everything a build fetches, per platform.
 
 Sections: ``base`` (the Debian base: signed archive snapshots, every .deb with its sha256, the interpreter),
-``debian`` (the system_packages closure), ``python`` (every distribution: version, file, URL, sha256),
+``debian`` (the system_packages closure), ``toolbox`` (what build.run commands get besides the image: curl,
+wget, git, pip), ``python`` (every distribution: version, file, URL, sha256),
 ``weights`` (URLs and Hub revisions) and ``recipes`` (the versions of the recipes that shape layer bytes).
 Each source module owns its section's content; this module reads and writes the file, canonically (sorted keys,
 two-space indent) and atomically, and says what differs between two locks (``--locked`` and the build log).
@@ -19,7 +20,7 @@ from ocibuild.oci.atomic import write_atomic
 
 LOCK_NAME = "ocibuild.lock"
 LOCK_VERSION = 2
-SECTIONS = ("base", "debian", "python", "weights", "recipes")
+SECTIONS = ("base", "debian", "toolbox", "python", "weights", "recipes")
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 
 
@@ -29,6 +30,7 @@ class ProjectLock:
 
     base: dict[str, Any] | None = None
     debian: dict[str, Any] | None = None
+    toolbox: dict[str, Any] | None = None
     python: dict[str, Any] | None = None
     weights: dict[str, Any] | None = None
     recipes: dict[str, str] | None = None

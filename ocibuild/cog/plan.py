@@ -43,10 +43,17 @@ class PlatformPlan:
     """build.run commands, each on top of everything before it."""
     code: LayerStep
     contract: Contract
+    toolbox: LayerStep | None = None
+    """curl, wget, git and pip under the build.run commands only; never a layer of the image."""
 
     @property
     def steps(self) -> list[LayerStep]:
         return [*self.lower, *self.run, self.code]
+
+    @property
+    def materialised(self) -> list[LayerStep]:
+        """Every step with a recipe, the build-only toolbox included."""
+        return [s for s in (*self.steps, self.toolbox) if s is not None and s.recipe is not None]
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class Plan:
                     "platform": str(p.platform),
                     "steps": [self._step_json(step, store) for step in p.steps]
                     + [{"name": "weights", "created_by": "COPY weights", "stamping": PINNED, "files": self._files()}],
+                    "build_only": [self._step_json(p.toolbox, store)] if p.toolbox else [],
                 }
                 for p in self.platforms
             ],

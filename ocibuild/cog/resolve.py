@@ -46,6 +46,8 @@ class PlatformInputs:
     target: PythonTarget
     python: dict[str, Any]
     system: dict[str, Any] | None
+    toolbox: dict[str, Any] | None
+    """The build.run toolbox's Debian packages (None without build.run commands)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ def _resolve_platform(
     target = python_target(base, platform)
     python = _resolve_python(loaded, platform, reqs, target, old, new, options, guard)
     system = _resolve_system(loaded, base, old, new, options, guard)
-    return PlatformInputs(platform, base, target, python, system)
+    toolbox = _resolve_toolbox(loaded, base, old, new, options, guard)
+    return PlatformInputs(platform, base, target, python, system, toolbox)
 
 
 def _resolve_base(
@@ -248,6 +251,35 @@ def _resolve_system(
     if section != previous and not options.refresh:
         guard.resolving(f"its system_packages for {base.platform} do not match cog.yaml")
     new.debian = {**(new.debian or {}), base.platform: section}
+    return section
+
+
+TOOLBOX = ("ca-certificates", "curl", "git", "wget")
+"""What build.run commands find as in Cog's images, besides pip; they exist only while build.run runs."""
+
+
+def toolbox_packages(base: debian.BaseLock) -> tuple[str, ...]:
+    """The toolbox for ``base``: pip comes from Debian for Debian's interpreter, with python-build-standalone."""
+    return (*TOOLBOX, "python3-pip") if base.interpreter == "debian" else TOOLBOX
+
+
+def _resolve_toolbox(
+    loaded: LoadedConfig,
+    base: debian.BaseLock,
+    old: ProjectLock,
+    new: ProjectLock,
+    options: ResolveOptions,
+    guard: _Guard,
+) -> dict[str, Any] | None:
+    if not loaded.config.build.run_commands():
+        return None
+    previous = None if options.refresh else (old.toolbox or {}).get(base.platform)
+    if options.locked and previous is None:
+        guard.resolving(f"it pins no build.run toolbox for {base.platform}")
+    section = debian.resolve_system_packages(base, toolbox_packages(base), options.store, previous)
+    if section != previous and not options.refresh:
+        guard.resolving(f"its build.run toolbox for {base.platform} is stale")
+    new.toolbox = {**(new.toolbox or {}), base.platform: section}
     return section
 
 
