@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,22 +17,11 @@ from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.entries import Entry, entries_from_tree
 from ocibuild.oci.layer import LayerRecipe
 from ocibuild.oci.store import Store
+from ocibuild.sources.python.uv import uv_binary
 
 DEBIAN_PYTHONS = ("3.11", "3.13", "3.14")
 RECIPE = "pbs-interpreter/1"
 _UV_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
-
-
-def _uv() -> str:
-    try:
-        from uv import find_uv_bin
-
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if found is None:
-            raise BuildError("uv not found: it is needed to install a python-build-standalone interpreter") from None
-        return found
 
 
 def _unavailable(version: str, why: str) -> BuildError:
@@ -48,7 +36,16 @@ def pin_interpreter(version: str, arch: str) -> dict[str, str]:
     ``version`` ``X.Y``, exactly ``X.Y.Z`` for a ``version`` with a patch."""
     minor = ".".join(version.split(".")[:2])
     proc = subprocess.run(
-        [_uv(), "python", "list", "--only-downloads", "--all-versions", "--all-arches", "--output-format", "json"],
+        [
+            uv_binary(),
+            "python",
+            "list",
+            "--only-downloads",
+            "--all-versions",
+            "--all-arches",
+            "--output-format",
+            "json",
+        ],
         capture_output=True,
         text=True,
     )
@@ -82,7 +79,7 @@ def pin_interpreter(version: str, arch: str) -> dict[str, str]:
 def _install(pin: dict[str, str], dest: Path) -> Path:
     """``uv python install`` into ``dest``; returns the installation directory."""
     proc = subprocess.run(
-        [_uv(), "python", "install", pin["key"], "--install-dir", str(dest), "--no-bin", "--no-registry"],
+        [uv_binary(), "python", "install", pin["key"], "--install-dir", str(dest), "--no-bin", "--no-registry"],
         capture_output=True,
         text=True,
         env={**os.environ, "UV_PYTHON_DOWNLOADS": "automatic"},
