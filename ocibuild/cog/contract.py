@@ -86,7 +86,7 @@ def image_env(loaded: LoadedConfig, concurrency: int | None, python_path: str, a
     ]
     if config.build.gpu:
         env.append("NVIDIA_VISIBLE_DEVICES=all")
-    env += [f"{name}={value}" for name, value in sorted(config.environment_pairs().items())]
+    env += [f"{name}={value}" for name, value in sorted(expand_environment(config.environment_pairs(), env).items())]
     if loaded.predictor_ref:
         env.append(f"COG_PREDICT_TYPE_STUB={loaded.predictor_ref}")
     if loaded.train_ref:
@@ -94,6 +94,28 @@ def image_env(loaded: LoadedConfig, concurrency: int | None, python_path: str, a
     if concurrency is not None:
         env.append(f"COG_MAX_CONCURRENCY={concurrency}")
     return env
+
+
+_REFERENCE = re.compile(r"\\\$|\$\{(\w+)\}|\$(\w+)")
+DEFAULTS = {"XDG_CACHE_HOME": "/src/.cache"}
+"""Set in every Cog image unless cog.yaml's environment sets it (caches persist under /src across predictions)."""
+
+
+def expand_environment(pairs: dict[str, str], fixed: list[str]) -> dict[str, str]:
+    """cog.yaml ``environment`` with ``$NAME``/``${NAME}`` expanded from the variables before it (in order, as Cog
+    documents), then the image's fixed ones; an unknown name expands to nothing, ``\\$`` is a literal ``$``."""
+    known = dict(item.split("=", 1) for item in fixed)
+    expanded = dict(DEFAULTS)
+    for name, value in pairs.items():
+        expanded[name] = _expand(value, {**known, **expanded})
+    return expanded
+
+
+def _expand(value: str, scope: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        return "$" if match.group(0) == "\\$" else scope.get(match.group(1) or match.group(2), "")
+
+    return _REFERENCE.sub(one, value)
 
 
 def git_annotations(project_dir: Path) -> dict[str, str]:

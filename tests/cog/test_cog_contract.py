@@ -43,6 +43,7 @@ def test_cpu_contract(tmp_path: Path) -> None:
         "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin",
         "NVIDIA_DRIVER_CAPABILITIES=all",
         "A=2",
+        "XDG_CACHE_HOME=/src/.cache",
         "Z=1",
         "COG_PREDICT_TYPE_STUB=predict.py:Predictor",
     ]
@@ -77,6 +78,7 @@ def test_gpu_train_and_concurrency(tmp_path: Path) -> None:
         "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/usr/local/nvidia/lib64:/usr/local/nvidia/bin",
         "NVIDIA_DRIVER_CAPABILITIES=all",
         "NVIDIA_VISIBLE_DEVICES=all",
+        "XDG_CACHE_HOME=/src/.cache",
         "COG_PREDICT_TYPE_STUB=predict.py:Runner",
         "COG_TRAIN_TYPE_STUB=train.py:train",
         "COG_MAX_CONCURRENCY=4",
@@ -118,3 +120,16 @@ def test_git_annotations(tmp_path: Path) -> None:
         "org.opencontainers.image.revision": revision,
         "org.opencontainers.image.source": "https://example.com/acme/model.git",
     }
+
+
+def test_environment_values_expand_earlier_ones_in_order(tmp_path: Path) -> None:
+    text = (
+        'build:\n  python_version: "3.12"\nrun: predict.py:Predictor\nenvironment:\n'
+        "  - MY_DATA_DIR=/src/data\n  - FINETUNED=$MY_DATA_DIR/finetuned\n  - EXTRA=${PATH}:/opt\n"
+        "  - LATER=$DEFINED_BELOW/x\n  - DEFINED_BELOW=1\n  - XDG_CACHE_HOME=/cache\n"
+    )
+    env = dict(item.split("=", 1) for item in contract_for(project(tmp_path, "basic_class", text)).env)
+    assert env["FINETUNED"] == "/src/data/finetuned"
+    assert env["EXTRA"] == env["PATH"] + ":/opt"
+    assert env["LATER"] == "/x", "order is significant: a later variable is not known yet"
+    assert env["XDG_CACHE_HOME"] == "/cache"
