@@ -148,7 +148,9 @@ def resolve_cuda(
         cudas = _torch_cudas(version)
         if not cuda:
             if not cudas:
-                raise UserInputError(f"Cog doesn't know which CUDA version is compatible with {written}; set build.cuda")
+                raise UserInputError(
+                    f"Cog doesn't know which CUDA version is compatible with {written}; set build.cuda"
+                )
             cuda = cudas[-1]
         elif cudas and _minor(cuda) not in cudas:
             warnings.append(f"torch {version} has no CUDA {cuda} build; try one of {', '.join(cudas)}")

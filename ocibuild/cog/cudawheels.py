@@ -120,8 +120,10 @@ def cuda_requirements(
             if extras.get(row["package"], set()) & set(row.get("provided_by_extras", [])):
                 continue
             if row.get("cuda_majors") and major not in row["cuda_majors"]:
-                warnings.append(f"{row['package']} has no CUDA {major} build; set build.cuda to a CUDA "
-                                f"{' or '.join(row['cuda_majors'])}.x version")
+                warnings.append(
+                    f"{row['package']} has no CUDA {major} build; set build.cuda to a CUDA "
+                    f"{' or '.join(row['cuda_majors'])}.x version"
+                )
                 continue
             lines += [line.format(major=major) for line in row.get("lines", [])]
             libraries += row.get("libraries", [])
@@ -129,8 +131,10 @@ def cuda_requirements(
         libraries += table["build_tools"]["libraries"]
     wanted = list(dict.fromkeys(libraries))
     if wanted and minor not in table["wheel_cudas"].get(major, []):
-        warnings.append(f"NVIDIA publishes no CUDA {minor} wheels; the image gets no CUDA libraries "
-                        f"(wheels exist for {', '.join(c for m in table['wheel_cudas'].values() for c in m)})")
+        warnings.append(
+            f"NVIDIA publishes no CUDA {minor} wheels; the image gets no CUDA libraries "
+            f"(wheels exist for {', '.join(c for m in table['wheel_cudas'].values() for c in m)})"
+        )
         return lines, warnings
     for library in wanted:
         line = library_requirement(library, cuda, cudnn)
