@@ -28,14 +28,20 @@ GPU_LABEL = "run.ocibuild.gpu"
 def library_dir(name: str) -> str | None:
     """The directory under site-packages holding the shared libraries of nvidia-* distribution ``name``."""
     name = re.sub(r"[-_.]+", "-", name).lower()
-    if not name.startswith("nvidia-"):
+    patterns = wheel_table()["lib_dirs"]
+    if not name.startswith("nvidia-") or re.sub(r"-cu\d+$", "", name) in patterns["headers_only"]:
         return None
     module = name[len("nvidia-") :]
     suffixed = re.fullmatch(r"(.+)-cu(\d+)", module)
-    patterns = wheel_table()["lib_dirs"]
     if suffixed is None:
         return patterns["cu13_pattern"]
     return patterns["pattern"].format(module=suffixed.group(1).replace("-", "_"))
+
+
+def _module_dir(name: str) -> str:
+    """``nvidia/<module>`` (or ``nvidia/cu13``) of an nvidia-* distribution, headers-only ones included."""
+    suffixed = re.fullmatch(r"nvidia-(.+)-cu(\d+)", name)
+    return f"nvidia/{suffixed.group(1).replace('-', '_')}" if suffixed else "nvidia/cu13"
 
 
 def library_dirs(distributions: Sequence[dict[str, Any]], site_packages: str) -> list[str]:
@@ -78,7 +84,7 @@ def build_tools_env(distributions: Sequence[dict[str, Any]], site_packages: str)
     """``CUDA_HOME`` (the nvcc wheel's root) and ``CPATH`` (nvcc, runtime and CCCL headers) when nvcc is locked."""
     root = site_packages.rstrip("/")
     names = sorted(d["name"].lower() for d in distributions)
-    roots = {n: f"{root}/{library_dir(n)}".removesuffix("/lib") for n in names}
+    roots = {n: f"{root}/{_module_dir(n)}" for n in names if n.startswith("nvidia-")}
     nvcc = next((n for n in names if re.fullmatch(r"nvidia-cuda-nvcc(-cu\d+)?", n)), None)
     if nvcc is None:
         return {}
