@@ -81,10 +81,11 @@ def _suffix(cuda: str) -> str:
     return "cu" + _minor(cuda).replace(".", "")
 
 
-def _torch_version(requirement_lines: list[str]) -> tuple[str, str] | None:
+def _torch_version(requirement_lines: list[str], cuda: str | None = None) -> tuple[str, str] | None:
     """The (requirement as written, torch version) of the first torch-family requirement: a `==` pin maps to
     its row; a range or no version takes the newest row it admits (the version uv will pick); an unknown
-    version is returned as written, which has no CUDA builds."""
+    version is returned as written, which has no CUDA builds. With ``cuda`` set, a range prefers the newest row
+    with a build for that CUDA or an older one (Cog's torchGPUPackage)."""
     specs = requirement_specifiers(requirement_lines)
     pins = pinned_versions(requirement_lines)
     for package in _TORCH_FAMILY:
@@ -100,6 +101,13 @@ def _torch_version(requirement_lines: list[str]) -> tuple[str, str] | None:
             return f"{package}=={version}", version
         admitted = [row for row in rows if satisfies(row[package], specs[package])]
         written = package + specs[package]
+        if cuda and admitted:
+
+            def fit(row: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+                builds = [_parts(c) for c in row["cuda"] if _parts(c) <= _parts(_minor(cuda))]
+                return max(builds, default=()), _parts(row["torch"])
+
+            return written, max(admitted, key=fit)["torch"]
         if not admitted:
             return written, "0"
         return written, max(admitted, key=lambda row: _parts(row["torch"]))["torch"]
@@ -128,7 +136,7 @@ def resolve_cuda(
         return None
     pins = pinned_versions(requirement_lines)
     warnings: list[str] = []
-    torch = _torch_version(requirement_lines)
+    torch = _torch_version(requirement_lines, cuda)
     tf_version = pins.get("tensorflow")
     tf_cudnn: str | None = None
     if tf_version:
