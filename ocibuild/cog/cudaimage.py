@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ocibuild.cog.contract import Contract
 from ocibuild.cog.cudawheels import needs_build_tools, wheel_table
 from ocibuild.cog.specifiers import release
 
@@ -93,13 +94,13 @@ def build_tools_env(distributions: Sequence[dict[str, Any]], site_packages: str)
 
 
 def with_cuda(
-    contract: Any,
+    contract: Contract,
     gpu: bool,
     chosen_cuda: str | None,
     python: dict[str, Any],
     site_packages: str,
     build_run: Sequence[str] = (),
-) -> Any:
+) -> Contract:
     """``contract`` with its env and labels completed for the CUDA wheels of the lock's ``python`` section:
     LD_LIBRARY_PATH gains their lib directories, build.run that compiles CUDA gets CUDA_HOME, CPATH and nvcc
     on PATH, and ``OCIBUILD_GPU`` (env, for the runner's check) and the ``run.ocibuild.gpu`` label say what the

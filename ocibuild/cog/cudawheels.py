@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from ocibuild.cog.specifiers import _NAME, release, requirement_specifiers, satisfies
+from ocibuild.cog.specifiers import NAME, release, requirement_specifiers, satisfies
 
 _EXTRAS = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*\[([^\]]*)\]")
 
@@ -47,7 +47,7 @@ def requirement_extras(requirement_lines: Sequence[str]) -> dict[str, set[str]]:
     extras: dict[str, set[str]] = {}
     for raw in requirement_lines:
         line = raw.split(" #", 1)[0].strip()
-        name = _NAME.match(line) if line and not line.startswith(("#", "-")) else None
+        name = NAME.match(line) if line and not line.startswith(("#", "-")) else None
         if name is None:
             continue
         found = _EXTRAS.match(line)
@@ -56,8 +56,9 @@ def requirement_extras(requirement_lines: Sequence[str]) -> dict[str, set[str]]:
     return extras
 
 
-def framework_rows(requirement_lines: Sequence[str]) -> list[dict[str, Any]]:
-    """The frameworks rows the requirements name: a `==` pin picks its row; otherwise the first (newest) row."""
+def framework_rows(requirement_lines: Sequence[str], major: str | None = None) -> list[dict[str, Any]]:
+    """The frameworks rows the requirements name: a `==` pin picks its row; otherwise the first (newest) row with
+    a build for CUDA ``major`` (when given), else the first row."""
     specs = requirement_specifiers(list(requirement_lines))
     rows: list[dict[str, Any]] = []
     for package in dict.fromkeys(row["package"] for row in wheel_table()["frameworks"]):
@@ -66,7 +67,8 @@ def framework_rows(requirement_lines: Sequence[str]) -> list[dict[str, Any]]:
         candidates = [row for row in wheel_table()["frameworks"] if row["package"] == package]
         pin = re.fullmatch(r"==\s*([0-9][^,*]*)", specs[package])
         chosen = next((r for r in candidates if pin and satisfies(pin.group(1), r.get("versions", ""))), None)
-        rows.append(chosen or candidates[0])
+        fitting = next((r for r in candidates if major in r.get("cuda_majors", [])), None) if major else None
+        rows.append(chosen or fitting or candidates[0])
     return rows
 
 
@@ -116,7 +118,7 @@ def cuda_requirements(
     libraries: list[str] = []
     lines: list[str] = []
     if not set(extras) & set(table["self_provisioning"]):
-        for row in framework_rows(requirement_lines):
+        for row in framework_rows(requirement_lines, major):
             if extras.get(row["package"], set()) & set(row.get("provided_by_extras", [])):
                 continue
             if row.get("cuda_majors") and major not in row["cuda_majors"]:

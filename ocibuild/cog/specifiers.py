@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 _CLAUSE = re.compile(r"^\s*(===|~=|==|!=|>=|<=|>|<)\s*([0-9][0-9A-Za-z.*+!-]*)\s*$")
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _SPEC = re.compile(r"(===|~=|==|!=|>=|<=|>|<)\s*[0-9][^\s,;#]*")
 
 
@@ -66,7 +66,7 @@ def requirement_specifiers(requirement_lines: list[str]) -> dict[str, str]:
     specs: dict[str, str] = {}
     for raw in requirement_lines:
         line = raw.split(" #", 1)[0].strip()
-        match = _NAME.match(line) if line and not line.startswith(("#", "-")) else None
+        match = NAME.match(line) if line and not line.startswith(("#", "-")) else None
         if match:
             name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
             specs.setdefault(name, specifier_of(line[match.end() :].split("]", 1)[-1]))

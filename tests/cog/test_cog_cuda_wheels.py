@@ -61,6 +61,12 @@ def test_onnxruntime_gpu_gets_cuda_12_wheels_and_old_releases_cuda_11() -> None:
     )
 
 
+def test_an_unpinned_framework_takes_its_row_for_the_chosen_cuda_major() -> None:
+    choice = resolve_cuda(True, "11.8", None, ["onnxruntime-gpu"])
+    assert choice is not None and choice.warnings == ()
+    assert choice.requirements[0] == "nvidia-cuda-runtime-cu11==11.8.*"
+
+
 def test_jax_gets_its_cuda_plugin_and_cuda_13_its_13_plugin() -> None:
     assert lines_for(["jax==0.7.2"]) == ("jax-cuda12-plugin[with-cuda]",)
     choice = resolve_cuda(True, "13.0", None, ["jax"])
