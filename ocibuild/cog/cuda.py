@@ -1,6 +1,6 @@
 """Pick CUDA and cuDNN for a GPU build the way Cog does (pkg/config/config.go::validateAndCompleteCUDA).
 
-Order: a pinned TensorFlow decides CUDA and cuDNN; else torch (or torchvision/torchaudio) picks the newest CUDA
+Order: TensorFlow (pinned, or the newest row a range admits) decides CUDA and cuDNN; else torch (or torchvision/torchaudio) picks the newest CUDA
 it has wheels for (a `+cuXYZ` local version picks that one); else `build.cuda`; else the default CUDA of another
 GPU framework in the requirements (base-images/cuda-wheels.json: jax, onnxruntime-gpu, cupy); else 11.8.
 torch need not be pinned: a range (`torch>=2.1`, `torch~=2.4`) or a bare `torch` takes the newest table row it
@@ -114,6 +114,15 @@ def _torch_version(requirement_lines: list[str], cuda: str | None = None) -> tup
     return None
 
 
+def _newest_admitted_tensorflow(requirement_lines: list[str]) -> str | None:
+    """For a TensorFlow range or bare name, the newest row it admits (what uv will install); None if none."""
+    spec = requirement_specifiers(requirement_lines).get("tensorflow")
+    if spec is None:
+        return None
+    rows = [r["tensorflow"] for r in compat_table()["tensorflow"] if satisfies(r["tensorflow"], spec)]
+    return max(rows, key=_parts, default=None)
+
+
 def _torch_cudas(torch_version: str) -> list[str]:
     base, _, local = torch_version.partition("+")
     rows = [row for row in compat_table()["torch"] if _matches(base, row["torch"])]
@@ -137,7 +146,7 @@ def resolve_cuda(
     pins = pinned_versions(requirement_lines)
     warnings: list[str] = []
     torch = _torch_version(requirement_lines, cuda)
-    tf_version = pins.get("tensorflow")
+    tf_version = pins.get("tensorflow") or _newest_admitted_tensorflow(requirement_lines)
     tf_cudnn: str | None = None
     if tf_version:
         row = next((r for r in compat_table()["tensorflow"] if r["tensorflow"] == tf_version), None)

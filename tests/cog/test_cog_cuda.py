@@ -39,6 +39,9 @@ CASES = [
     (None, None, ["torch==1.13.1"], ("11.7", "8", "cu117")),
     (None, None, ["torchvision==0.13.1"], ("11.6", "8", "cu116")),
     ("11.8", None, ["torch==1.13.1"], ("11.8", "8", "cu117")),
+    # TensorFlow likewise: a range or no version takes the newest row it admits
+    (None, None, ["tensorflow"], ("12.5", "9", None)),
+    (None, None, ["tensorflow>=2.14,<2.16"], ("12.2", "8", None)),
     # another GPU framework's own CUDA when nothing else chose one
     (None, None, ["jax"], ("12.8", "9", None)),
     (None, None, ["onnxruntime-gpu==1.22.0"], ("12.8", "9", None)),
