@@ -1,10 +1,11 @@
 """Pick CUDA and cuDNN for a GPU build the way Cog does (pkg/config/config.go::validateAndCompleteCUDA).
 
-Order: TensorFlow (pinned, or the newest row a range admits) decides CUDA and cuDNN; else torch (or torchvision/torchaudio) picks the newest CUDA
-it has wheels for (a `+cuXYZ` local version picks that one); else `build.cuda`; else the default CUDA of another
-GPU framework in the requirements (base-images/cuda-wheels.json: jax, onnxruntime-gpu, cupy); else 11.8.
-torch need not be pinned: a range (`torch>=2.1`, `torch~=2.4`) or a bare `torch` takes the newest table row it
-admits, as the resolver will take the newest release; Cog itself reads the first version of the line.
+Order: TensorFlow (pinned, or the newest row a range admits) decides CUDA and cuDNN; else torch (or
+torchvision/torchaudio) picks the newest CUDA it has wheels for (a `+cuXYZ` local version picks that one); else
+`build.cuda`; else the default CUDA of another GPU framework in the requirements (base-images/cuda-wheels.json:
+jax, onnxruntime-gpu, cupy, paddle); else 11.8. torch need not be pinned: a range (`torch>=2.1`, `torch~=2.4`) or
+a bare `torch` takes the newest table row it admits, as the resolver will take the newest release (Cog itself
+reads the first version of the line, and refuses a bare `torch`).
 cuDNN defaults to the newest one the nvidia/cuda images ship for that CUDA. The data lives in
 base-images/cuda-compat.json (see its `_source`).
 """
