@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ocibuild.cog.config import LoadedConfig, load_config
 from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
+from ocibuild.cog.cudaimage import with_cuda
 from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
 from ocibuild.cog.lockfile import LOCK_NAME, read_project_lock, write_project_lock
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
@@ -208,6 +209,9 @@ def _platform_plan(
     contract = image_contract(
         loaded, schema, pip_freeze=freeze, python_path=target.interpreter, arch=inputs.platform.architecture
     )
+    cuda = loaded.cuda.cuda if loaded.cuda else None
+    build_run = [c.command for c in loaded.config.build.run_commands()]
+    contract = with_cuda(contract, bool(loaded.cuda), cuda, inputs.python, target.site_packages, build_run)
     lower = [
         LayerStep("base", f"ocibuild: Debian base {base.name}", PINNED, recipe)
         for recipe in debian.base_recipes(base, store, PINNED_EPOCH, options.ca_certs)

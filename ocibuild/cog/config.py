@@ -304,7 +304,8 @@ def _resolve_cuda(loaded: LoadedConfig, marks: Marks, name: str) -> CudaChoice |
     except (OSError, UnicodeDecodeError) as exc:
         raise UserInputError(_format(name, marks, ("build", "python_requirements"), f"cannot read: {exc}")) from None
     try:
-        return resolve_cuda(True, build.cuda, build.cudnn, lines)
+        build_run = [item.command for item in build.run_commands()]
+        return resolve_cuda(True, build.cuda, build.cudnn, lines, build_run)
     except UserInputError as exc:
         where = ("build", "cudnn") if build.cudnn else ("build", "cuda") if build.cuda else ("build", "gpu")
         raise UserInputError(_format(name, marks, where, str(exc))) from None

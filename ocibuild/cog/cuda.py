@@ -1,7 +1,11 @@
 """Pick CUDA and cuDNN for a GPU build the way Cog does (pkg/config/config.go::validateAndCompleteCUDA).
 
-Order: a pinned TensorFlow decides CUDA and cuDNN; else a pinned torch (or torchvision/torchaudio) picks the
-newest CUDA it has wheels for (a `+cuXYZ` local version picks that one); else `build.cuda`; else 11.8.
+Order: TensorFlow (pinned, or the newest row a range admits) decides CUDA and cuDNN; else torch (or
+torchvision/torchaudio) picks the newest CUDA it has wheels for (a `+cuXYZ` local version picks that one); else
+`build.cuda`; else the default CUDA of another GPU framework in the requirements (base-images/cuda-wheels.json:
+jax, onnxruntime-gpu, cupy, paddle); else 11.8. torch need not be pinned: a range (`torch>=2.1`, `torch~=2.4`) or
+a bare `torch` takes the newest table row it admits, as the resolver will take the newest release (Cog itself
+reads the first version of the line, and refuses a bare `torch`).
 cuDNN defaults to the newest one the nvidia/cuda images ship for that CUDA. The data lives in
 base-images/cuda-compat.json (see its `_source`).
 """
@@ -10,10 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from ocibuild.cog.cudawheels import cuda_requirements, framework_default_cuda
+from ocibuild.cog.specifiers import requirement_specifiers, satisfies
 from ocibuild.errors import UserInputError
 from ocibuild.resources import data_dir
 
@@ -24,12 +31,14 @@ _PIN = re.compile(r"==\s*([^\s;,#]+)")
 
 @dataclass(frozen=True)
 class CudaChoice:
-    """The resolved CUDA toolkit, cuDNN major, and the PyTorch wheel index suffix (e.g. "cu128")."""
+    """The resolved CUDA toolkit, cuDNN major, the PyTorch wheel index suffix (e.g. "cu128"), and the requirement
+    lines that bring the CUDA libraries (nvidia-* wheels, a framework's CUDA plugin; see ``cudawheels``)."""
 
     cuda: str
     cudnn: str
     torch_index_suffix: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    requirements: tuple[str, ...] = field(default=())
 
 
 @cache
@@ -73,20 +82,46 @@ def _suffix(cuda: str) -> str:
     return "cu" + _minor(cuda).replace(".", "")
 
 
-def _torch_version(pins: dict[str, str | None]) -> tuple[str, str] | None:
-    """The (package, version) of the first pinned member of the torch family, mapped to a torch version."""
+def _torch_version(requirement_lines: list[str], cuda: str | None = None) -> tuple[str, str] | None:
+    """The (requirement as written, torch version) of the first torch-family requirement: a `==` pin maps to
+    its row; a range or no version takes the newest row it admits (the version uv will pick); an unknown
+    version is returned as written, which has no CUDA builds. With ``cuda`` set, a range prefers the newest row
+    with a build for that CUDA or an older one (Cog's torchGPUPackage)."""
+    specs = requirement_specifiers(requirement_lines)
+    pins = pinned_versions(requirement_lines)
     for package in _TORCH_FAMILY:
-        if package not in pins:
+        if package not in specs:
             continue
         version = pins[package]
-        if version is None:
-            raise UserInputError(f"{package} version must be pinned with == when build.gpu is true")
-        local = version.split("+", 1)
-        for row in compat_table()["torch"]:
-            if _matches(local[0], row[package]):
-                return package, row["torch"] + (f"+{local[1]}" if len(local) > 1 else "")
-        return package, version
+        rows = compat_table()["torch"]
+        if version is not None and "*" not in version:
+            local = version.split("+", 1)
+            for row in rows:
+                if _matches(local[0], row[package]):
+                    return f"{package}=={version}", row["torch"] + (f"+{local[1]}" if len(local) > 1 else "")
+            return f"{package}=={version}", version
+        admitted = [row for row in rows if satisfies(row[package], specs[package])]
+        written = package + specs[package]
+        if cuda and admitted:
+
+            def fit(row: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+                builds = [_parts(c) for c in row["cuda"] if _parts(c) <= _parts(_minor(cuda))]
+                return max(builds, default=()), _parts(row["torch"])
+
+            return written, max(admitted, key=fit)["torch"]
+        if not admitted:
+            return written, "0"
+        return written, max(admitted, key=lambda row: _parts(row["torch"]))["torch"]
     return None
+
+
+def _newest_admitted_tensorflow(requirement_lines: list[str]) -> str | None:
+    """For a TensorFlow range or bare name, the newest row it admits (what uv will install); None if none."""
+    spec = requirement_specifiers(requirement_lines).get("tensorflow")
+    if spec is None:
+        return None
+    rows = [r["tensorflow"] for r in compat_table()["tensorflow"] if satisfies(r["tensorflow"], spec)]
+    return max(rows, key=_parts, default=None)
 
 
 def _torch_cudas(torch_version: str) -> list[str]:
@@ -103,14 +138,16 @@ def _cudnns_for(cuda: str) -> list[str]:
     return compat_table()["cudnn"].get(_minor(cuda), [])
 
 
-def resolve_cuda(gpu: bool, cuda: str | None, cudnn: str | None, requirement_lines: list[str]) -> CudaChoice | None:
+def resolve_cuda(
+    gpu: bool, cuda: str | None, cudnn: str | None, requirement_lines: list[str], build_run: Sequence[str] = ()
+) -> CudaChoice | None:
     """Resolve CUDA/cuDNN for a `gpu: true` build (None for CPU builds); UserInputError when impossible."""
     if not gpu:
         return None
     pins = pinned_versions(requirement_lines)
     warnings: list[str] = []
-    torch = _torch_version(pins)
-    tf_version = pins.get("tensorflow")
+    torch = _torch_version(requirement_lines, cuda)
+    tf_version = pins.get("tensorflow") or _newest_admitted_tensorflow(requirement_lines)
     tf_cudnn: str | None = None
     if tf_version:
         row = next((r for r in compat_table()["tensorflow"] if r["tensorflow"] == tf_version), None)
@@ -125,17 +162,17 @@ def resolve_cuda(gpu: bool, cuda: str | None, cudnn: str | None, requirement_lin
             elif _minor(cuda) != row["cuda"]:
                 warnings.append(f"tensorflow=={tf_version} is built for CUDA {row['cuda']}, not {cuda}")
     elif torch is not None:
-        package, version = torch
+        written, version = torch
         cudas = _torch_cudas(version)
         if not cuda:
             if not cudas:
                 raise UserInputError(
-                    f"Cog doesn't know which CUDA version is compatible with {package}=={pins[package]}; set build.cuda"
+                    f"Cog doesn't know which CUDA version is compatible with {written}; set build.cuda"
                 )
             cuda = cudas[-1]
         elif cudas and _minor(cuda) not in cudas:
             warnings.append(f"torch {version} has no CUDA {cuda} build; try one of {', '.join(cudas)}")
-    cuda = cuda or compat_table()["default_cuda"]
+    cuda = cuda or framework_default_cuda(requirement_lines) or compat_table()["default_cuda"]
     known = _cudnns_for(cuda)
     if not known:
         raise UserInputError(f"CUDA {cuda} is not supported; known versions: {', '.join(compat_table()['cudnn'])}")
@@ -143,7 +180,9 @@ def resolve_cuda(gpu: bool, cuda: str | None, cudnn: str | None, requirement_lin
         cudnn = tf_cudnn if tf_cudnn in known else max(known, key=_parts)
     elif cudnn not in known:
         raise UserInputError(f"CUDA {cuda} is not compatible with cuDNN {cudnn}; compatible: {', '.join(known)}")
-    return CudaChoice(cuda, cudnn, _torch_index_suffix(torch, cuda, warnings), tuple(warnings))
+    suffix = _torch_index_suffix(torch, cuda, warnings)
+    lines, wheel_warnings = cuda_requirements(cuda, cudnn, requirement_lines, build_run)
+    return CudaChoice(cuda, cudnn, suffix, (*warnings, *wheel_warnings), tuple(lines))
 
 
 def _torch_index_suffix(torch: tuple[str, str] | None, cuda: str, warnings: list[str]) -> str | None:

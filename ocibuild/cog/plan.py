@@ -76,6 +76,7 @@ class Plan:
             "platforms": [
                 {
                     "platform": str(p.platform),
+                    "env": p.contract.env,
                     "steps": [self._step_json(step, store) for step in p.steps]
                     + [{"name": "weights", "created_by": "COPY weights", "stamping": PINNED, "files": self._files()}],
                     "build_only": [self._step_json(p.toolbox, store)] if p.toolbox else [],

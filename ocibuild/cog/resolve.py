@@ -99,6 +99,7 @@ def resolve_project(loaded: LoadedConfig, previous: ProjectLock | None, options:
     reqs = read_requirements(
         loaded.project_dir, loaded.config.build.python_requirements, loaded.config.build.python_packages or None
     ).with_defaults(COG_SDK_DEPENDENCIES, "the cog SDK's dependencies")
+    reqs = reqs.with_defaults(loaded.cuda.requirements if loaded.cuda else (), "build.gpu: CUDA libraries")
     weight_sets = _resolve_weights(loaded, old, new, options, guard)
     inputs = [_resolve_platform(loaded, platform, reqs, old, new, options, guard) for platform in options.platforms]
     changes = lock_changes(previous, new)

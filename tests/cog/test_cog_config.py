@@ -199,9 +199,9 @@ RULES = {
         PY + '  gpu: true\n  cuda: "12.8"\n  cudnn: "8"\n',
         "cog.yaml:5:10: build.cudnn: CUDA 12.8 is not compatible with cuDNN 8; compatible: 9",
     ),
-    "torch unpinned on gpu": (
-        PY + "  gpu: true\n  python_packages: [torch]\n",
-        "cog.yaml:3:8: build.gpu: torch version must be pinned with == when build.gpu is true",
+    "torch range with no known CUDA build on gpu": (
+        PY + '  gpu: true\n  python_packages: ["torch>=9"]\n',
+        "cog.yaml:3:8: build.gpu: Cog doesn't know which CUDA version is compatible with torch>=9; set build.cuda",
     ),
     "torch unknown": (
         PY + "  gpu: true\n  python_packages: [torch==1.2.3]\n",

@@ -27,6 +27,26 @@ CASES = [
     (None, None, ["tensorflow==2.15.0"], ("12.2", "8", None)),
     (None, None, ["tensorflow==2.19.0", "torch==2.7.1"], ("12.5", "9", "cu118")),
     ("11.8", "8", ["--extra-index-url https://x", "-r other.txt", "# torch==1.0"], ("11.8", "8", None)),
+    # torch as Cog takes it: a range or no version takes the newest row it admits (what uv will install)
+    (None, None, ["torch>=2.1,<2.6"], ("12.4", "9", "cu124")),
+    (None, None, ["torch~=2.4.0"], ("12.4", "9", "cu124")),
+    (None, None, ["torch==2.4.*"], ("12.4", "9", "cu124")),
+    (None, None, ["torch<2.1"], ("11.8", "8", "cu118")),
+    (None, None, ["torch>=2.1"], ("13.0", "9", "cu130")),
+    (None, None, ["torch"], ("13.0", "9", "cu130")),
+    ("12.4", None, ["torch>=2.1"], ("12.4", "9", "cu124")),
+    # old torch: Cog's 1.11-1.13 rows
+    (None, None, ["torch==1.13.1"], ("11.7", "8", "cu117")),
+    (None, None, ["torchvision==0.13.1"], ("11.6", "8", "cu116")),
+    ("11.8", None, ["torch==1.13.1"], ("11.8", "8", "cu117")),
+    # TensorFlow likewise: a range or no version takes the newest row it admits
+    (None, None, ["tensorflow"], ("12.5", "9", None)),
+    (None, None, ["tensorflow>=2.14,<2.16"], ("12.2", "8", None)),
+    # another GPU framework's own CUDA when nothing else chose one
+    (None, None, ["jax"], ("12.8", "9", None)),
+    (None, None, ["onnxruntime-gpu==1.22.0"], ("12.8", "9", None)),
+    (None, None, ["onnxruntime-gpu==1.17.1"], ("11.8", "8", None)),
+    (None, None, ["cupy-cuda12x>=13"], ("12.8", "9", None)),
 ]
 
 
@@ -53,8 +73,13 @@ def test_mismatched_cuda_only_warns() -> None:
 @pytest.mark.parametrize(
     ("cuda", "cudnn", "lines", "message"),
     [
-        (None, None, ["torch"], "torch version must be pinned with == when build.gpu is true"),
-        (None, None, ["torch>=2"], "torch version must be pinned with == when build.gpu is true"),
+        (None, None, ["torch>=9"], "Cog doesn't know which CUDA version is compatible with torch>=9; set build.cuda"),
+        (
+            None,
+            None,
+            ["torch==1.8.0"],
+            "Cog doesn't know which CUDA version is compatible with torch==1.8.0; set build.cuda",
+        ),
         (
             None,
             None,

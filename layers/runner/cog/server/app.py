@@ -142,6 +142,8 @@ class Application:
         gpus = gpu.describe()
         if gpus:
             body["gpus"] = gpus
+        if supervisor.gpu_check is not None:
+            body["gpu_check"] = supervisor.gpu_check
         return Response(200, json.dumps(body, separators=(",", ":")).encode())
 
     async def openapi(self) -> Response:

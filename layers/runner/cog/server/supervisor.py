@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cog import gpucheck
 from cog.server import log
 from cog.server.predictions import Prediction
 from cog.server.protocol import FrameDecoder, Job, encode
@@ -64,6 +65,8 @@ class Supervisor:
         self.state = "STARTING"
         self.setup = Setup()
         self.info: dict[str, Any] = {}
+        self.gpu_check: dict[str, Any] | None = None
+        """The setup-time GPU compatibility report (``cog.gpucheck``); None without a GPU."""
         self.active: dict[str, Prediction] = {}
         self.ready = asyncio.get_running_loop().create_future()
         self._process: subprocess.Popen[bytes] | None = None
@@ -107,6 +110,19 @@ class Supervisor:
             )
         if self.setup_timeout:
             loop.call_later(self.setup_timeout, self._on_setup_timeout)
+        loop.run_in_executor(None, self._check_gpu)
+
+    def _check_gpu(self) -> None:
+        """Say at setup when the GPU present has no kernels in the image's CUDA build or too old a driver."""
+        report = gpucheck.run_check()
+        self.gpu_check = report
+        if report is None:
+            return
+        for problem in report["problems"]:
+            self.setup.logs.append(f"GPU check: {problem}\n")
+            log.warning("GPU check", problem=problem)
+        if not report["problems"]:
+            log.info("GPU check", status="ok", cuda=report["cuda"], gpus=len(report["devices"]))
 
     def stop(self) -> None:
         """Ask the worker to exit; kill it if it is still there shortly after."""
