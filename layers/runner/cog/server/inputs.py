@@ -54,20 +54,13 @@ class Signature:
                 continue
             if param.kind is param.VAR_POSITIONAL:
                 continue
+            # Like coglet, an omitted input gets its ``Input(default=...)`` value, even ``None`` on an ``int``
+            # (``seed: int = Input(default=None)``); which inputs are required is the bundled schema's call.
             default = param.default.default if isinstance(param.default, FieldInfo) else param.default
             annotation = hints.get(param.name, param.annotation)
-            required = param.default is param.empty or (
-                isinstance(param.default, FieldInfo) and default is None and not _accepts_none(annotation)
-            )
+            required = param.default is param.empty
             parameters.append(Parameter(param.name, annotation, None if required else default, required))
         return cls(tuple(parameters), any_keyword)
-
-
-def _accepts_none(annotation: Any) -> bool:
-    """Optional/``X | None`` annotations, and ``Secret`` (Cog lets an omitted secret be ``None``)."""
-    if annotation is Secret or annotation is Any or annotation is inspect.Parameter.empty:
-        return True
-    return type(None) in typing.get_args(annotation)
 
 
 def needs_download(raw: dict[str, Any]) -> bool:

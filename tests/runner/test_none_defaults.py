@@ -1,0 +1,58 @@
+"""``x: T = Input(default=None)`` on a non-Optional ``T``: omitted, the model gets ``None`` (as with coglet)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+
+import pytest
+
+from ocibuild.cog.schema import generate_schema, openapi_json
+from tests.runner.harness import PREDICTORS
+
+NAMES = ("seed", "scale", "prompt", "flag", "image", "document", "numbers", "words", "images", "token", "plain")
+
+
+def _data(text: str) -> str:
+    return "data:text/plain;base64," + base64.b64encode(text.encode()).decode()
+
+
+@pytest.fixture(params=["with-schema", "without-schema"])
+def server(request, start_server, tmp_path):
+    """The predictor served with the schema ocibuild generates for it, and with no schema at all."""
+    shutil.copy(PREDICTORS / "nonedefaults" / "predict.py", tmp_path / "predict.py")
+    if request.param == "with-schema":
+        schema = generate_schema(tmp_path, "predict.py:Predictor", None).openapi
+        assert "required" not in schema["components"]["schemas"]["Input"]
+        (tmp_path / ".cog").mkdir()
+        (tmp_path / ".cog" / "openapi_schema.json").write_text(openapi_json(schema))
+    return start_server(str(tmp_path))
+
+
+def test_every_omitted_input_arrives_as_none(server):
+    reply = server.client.predict({})
+    assert reply.status == 200, reply.body
+    assert reply.json["status"] == "succeeded", reply.json
+    assert reply.json["output"] == dict.fromkeys(NAMES)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "seen"),
+    [
+        ("seed", 42, 42),
+        ("scale", 2, 2.0),
+        ("prompt", "hi", "hi"),
+        ("flag", False, False),
+        ("image", _data("img"), "img"),
+        ("document", _data("doc"), "doc"),
+        ("numbers", [1, 2], [1, 2]),
+        ("words", ["a"], ["a"]),
+        ("images", [_data("a"), _data("b")], ["a", "b"]),
+        ("token", "s3cret", "s3cret"),
+        ("plain", 7, 7),
+    ],
+)
+def test_a_given_input_is_still_passed_and_converted(server, name, value, seen):
+    body = server.client.predict({name: value}).json
+    assert body["status"] == "succeeded", body
+    assert body["output"] == {**dict.fromkeys(NAMES), name: seen}
