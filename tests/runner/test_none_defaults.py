@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 
 import pytest
 
-from ocibuild.cog.schema import generate_schema, openapi_json
-from tests.runner.harness import PREDICTORS
+from tests.runner.harness import PREDICTORS, with_generated_schema
 
 NAMES = ("seed", "scale", "prompt", "flag", "image", "document", "numbers", "words", "images", "token", "plain")
 
@@ -20,13 +20,12 @@ def _data(text: str) -> str:
 @pytest.fixture(params=["with-schema", "without-schema"])
 def server(request, start_server, tmp_path):
     """The predictor served with the schema ocibuild generates for it, and with no schema at all."""
-    shutil.copy(PREDICTORS / "nonedefaults" / "predict.py", tmp_path / "predict.py")
-    if request.param == "with-schema":
-        schema = generate_schema(tmp_path, "predict.py:Predictor", None).openapi
-        assert "required" not in schema["components"]["schemas"]["Input"]
-        (tmp_path / ".cog").mkdir()
-        (tmp_path / ".cog" / "openapi_schema.json").write_text(openapi_json(schema))
-    return start_server(str(tmp_path))
+    if request.param == "without-schema":
+        shutil.copy(PREDICTORS / "nonedefaults" / "predict.py", tmp_path / "predict.py")
+        return start_server(str(tmp_path))
+    server = start_server(with_generated_schema("nonedefaults", tmp_path))
+    assert "required" not in json.loads(server.client.get("/openapi.json").body)["components"]["schemas"]["Input"]
+    return server
 
 
 def test_every_omitted_input_arrives_as_none(server):
