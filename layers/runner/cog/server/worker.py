@@ -28,7 +28,7 @@ from cog.errors import CancelationException
 from cog.predictor import entry_point, load_ref
 from cog.server.capture import Attribution, LineStream, current_prediction
 from cog.server.inputs import InputError, Signature, build_arguments, needs_download
-from cog.server.outputs import FileEncoder, to_json
+from cog.server.outputs import FileEncoder, is_file_like, to_json
 from cog.server.protocol import Job, PipeChannel, Result
 
 
@@ -363,7 +363,10 @@ def _print_user_traceback(exc: BaseException) -> None:
 
 
 def _is_iterator(value: Any) -> bool:
-    return hasattr(value, "__next__") and hasattr(value, "__iter__") and not isinstance(value, (str, bytes))
+    """A returned iterator streams its items; a file object is iterable too, but it is one file output."""
+    if isinstance(value, (str, bytes)) or is_file_like(value):
+        return False
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
 
 
 def wait_for_managed_weights(poll_s: float = 0.1) -> None:
