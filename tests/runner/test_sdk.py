@@ -80,10 +80,75 @@ def test_path_validate_decodes_data_uris():
     assert isinstance(cog.URLPath(source="https://example.com/a/b.png"), cog.URLPath)
 
 
+def test_coder_registry_finds_the_first_coder_that_accepts_a_type():
+    from cog.coder import Coder
+
+    class Point:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    class PointCoder(Coder):
+        @staticmethod
+        def factory(tpe):
+            return PointCoder() if tpe is Point else None
+
+        def encode(self, x):
+            return {"x": x.x}
+
+        def decode(self, x):
+            return Point(x["x"])
+
+    assert Coder.lookup(Point) is None
+    Coder.register(PointCoder)
+    try:
+        coder = Coder.lookup(Point)
+        assert isinstance(coder, PointCoder)
+        assert coder.encode(coder.decode({"x": 3})) == {"x": 3}
+        assert Coder.lookup(int) is None
+    finally:
+        Coder._coders.discard(PointCoder)
+
+
+def test_mode_enum():
+    from cog.mode import Mode
+
+    assert [str(mode) for mode in Mode] == ["predict", "train"]
+    assert Mode("train") is Mode.TRAIN
+
+
+def test_suppress_output_silences_python_fd_and_child_output(start_server, tmp_path):
+    (tmp_path / "predict.py").write_text(
+        "import os, subprocess, sys\n"
+        "from cog import BasePredictor\n"
+        "from cog.suppress_output import suppress_output\n\n"
+        "class Predictor(BasePredictor):\n"
+        "    def predict(self, fail: bool = False) -> str:\n"
+        "        print('before')\n"
+        "        try:\n"
+        "            with suppress_output():\n"
+        "                print('hidden print')\n"
+        "                print('hidden stderr', file=sys.stderr)\n"
+        "                os.write(1, b'hidden fd\\n')\n"
+        "                subprocess.run(['echo', 'hidden child'], check=True)\n"
+        "                if fail:\n"
+        "                    raise ValueError('inside')\n"
+        "        except ValueError:\n"
+        "            print('caught')\n"
+        "        print('after')\n"
+        "        os.write(2, b'fd after\\n')\n"
+        "        return 'ok'\n"
+    )
+    server = start_server(str(tmp_path))
+    for fail, logs in ((False, "before\nafter\nfd after\n"), (True, "before\ncaught\nafter\nfd after\n")):
+        body = server.client.predict({"fail": fail}).json
+        assert (body["status"], body["logs"]) == ("succeeded", logs)
+
+
 def test_runner_imports_only_the_standard_library():
     check = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import cog, cog.server.http, cog.server.worker, cog.weights, cog.gpu;"
+        "import cog.coder, cog.mode, cog.suppress_output;"
         "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'cog', '__main__'});"
         "print(bad); sys.exit(1 if bad else 0)"
     )
