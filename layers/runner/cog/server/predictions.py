@@ -52,6 +52,7 @@ class Prediction:
         self.metrics: dict[str, Any] = {}
         self.chunks: list[Any] | None = None
         self.started_at = time.perf_counter()
+        self.cancel_requested = False
         self.completed = asyncio.get_running_loop().create_future()
         self.listeners: list[Listener] = []
         self.history: collections.deque[Event] = collections.deque()

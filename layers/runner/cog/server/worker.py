@@ -219,19 +219,23 @@ class Worker:
             self._finish(job, result)
 
     def _run_sync(self, job: Job) -> Result:
+        """Download inputs, run the handler and encode (or upload) its outputs; a cancel interrupts any of them."""
         handler = self._handler(job)
         with _Prediction(self, job) as prediction:
             try:
                 if job.id in self.running.cancel_requested:
                     return Result("canceled")
-                arguments = build_arguments(handler.signature, job.input, prediction.download_dir)
+                arguments = self._in_user_code(
+                    job, lambda: build_arguments(handler.signature, job.input, prediction.download_dir)
+                )
                 outcome = self._in_user_code(job, lambda: handler.fn(**arguments))
                 if inspect.isgenerator(outcome) or _is_iterator(outcome):
                     chunks, items = [], iter(outcome)
                     while (item := self._in_user_code(job, lambda: next(items, _END))) is not _END:
-                        chunks.append(self._chunk(job, item))
+                        chunk = self._in_user_code(job, lambda: to_json(item, self.encode_file))
+                        chunks.append(self._send_chunk(job, chunk))
                     return Result("succeeded", chunks)
-                return Result("succeeded", to_json(outcome, self.encode_file))
+                return Result("succeeded", self._in_user_code(job, lambda: to_json(outcome, self.encode_file)))
             except CancelationException:
                 return Result("canceled")
             except InputError as exc:
@@ -279,7 +283,7 @@ class Worker:
                 else:
                     value = await outcome if inspect.isawaitable(outcome) else outcome
                     if inspect.isgenerator(value) or _is_iterator(value):
-                        result = Result("succeeded", [self._chunk(job, item) for item in value])
+                        result = Result("succeeded", [await self._async_chunk(job, item) for item in value])
                     else:
                         result = Result("succeeded", await self._to_json(value))
             except (asyncio.CancelledError, CancelationException):
@@ -292,28 +296,26 @@ class Worker:
         self._finish(job, result)
 
     async def _to_json(self, value: Any) -> Any:
-        """Encode an output; uploads block, so they run off the event loop."""
-        if self.encode_file.upload_url is None:
-            return to_json(value, self.encode_file)
+        """Encode an output off the event loop: reading and uploading files block, and a cancel must not wait."""
         return await asyncio.get_running_loop().run_in_executor(None, to_json, value, self.encode_file)
 
     async def _async_chunk(self, job: Job, item: Any) -> Any:
-        if self.encode_file.upload_url is None:
-            return self._chunk(job, item)
-        return await asyncio.get_running_loop().run_in_executor(None, self._chunk, job, item)
+        return self._send_chunk(job, await self._to_json(item))
 
     def _handler(self, job: Job) -> Handler:
         handler = self.train if job.training and self.train is not None else self.predict
         assert handler is not None
         return handler
 
-    def _chunk(self, job: Job, item: Any) -> Any:
-        chunk = to_json(item, self.encode_file)
+    def _send_chunk(self, job: Job, chunk: Any) -> Any:
         self._flush_logs(job.id)
         self.channel.send("output", job.id, chunk)
         return chunk
 
     def _finish(self, job: Job, result: Result) -> None:
+        """Report the result; a cancel that arrived at any stage before this point wins over it."""
+        if job.id in self.running.cancel_requested:
+            result = Result("canceled")
         self.running.finished(job.id)
         self._flush_logs(job.id)
         self.channel.send("done", job.id, result)
