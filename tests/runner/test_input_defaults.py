@@ -1,4 +1,4 @@
-"""``x: T = Input(default=None)`` on a non-Optional ``T``: omitted, the model gets ``None`` (as with coglet)."""
+"""Inputs the schema marks optional or passes through: `Input(default=None)` on any type, TypedDicts, Opaque."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ def test_a_given_input_is_still_passed_and_converted(server, name, value, seen):
     body = server.client.predict({name: value}).json
     assert body["status"] == "succeeded", body
     assert body["output"] == {**dict.fromkeys(NAMES), name: seen}
+
+
+def test_typeddict_and_opaque_inputs_pass_through(start_server, tmp_path):
+    """The predictor of tests/cog/predictors/typeddict_opaque_inputs, with the schema ocibuild generates for it."""
+    source = PREDICTORS.parents[1] / "cog" / "predictors" / "typeddict_opaque_inputs"
+    server = start_server(with_generated_schema(str(source), tmp_path))
+    inputs = {
+        "data": {"name": "alice", "count": 2},
+        "items": [{"name": "first", "count": 1}],
+        "handle": {"id": 1},
+        "handles": [{"id": 2}, {"id": 3}],
+    }
+    body = server.client.predict(inputs).json
+    assert body["status"] == "succeeded", body
+    assert body["output"] == {"handle": {"id": 1}, "handles": [{"id": 2}, {"id": 3}], "maybe": None}
+    missing = server.client.predict({"data": {}}).json["detail"]
+    assert [entry["loc"][-1] for entry in missing] == ["handle", "handles"]
