@@ -121,8 +121,11 @@ def test_suppress_output_silences_python_fd_and_child_output(start_server, tmp_p
         "import os, subprocess, sys\n"
         "from cog import BasePredictor\n"
         "from cog.suppress_output import suppress_output\n\n"
+        "def fds():\n"
+        "    return [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)]\n\n"
         "class Predictor(BasePredictor):\n"
-        "    def predict(self, fail: bool = False) -> str:\n"
+        "    def predict(self, fail: bool = False) -> bool:\n"
+        "        before = fds()\n"
         "        print('before')\n"
         "        try:\n"
         "            with suppress_output():\n"
@@ -135,13 +138,14 @@ def test_suppress_output_silences_python_fd_and_child_output(start_server, tmp_p
         "        except ValueError:\n"
         "            print('caught')\n"
         "        print('after')\n"
-        "        os.write(2, b'fd after\\n')\n"
-        "        return 'ok'\n"
+        "        return fds() == before\n"
     )
     server = start_server(str(tmp_path))
-    for fail, logs in ((False, "before\nafter\nfd after\n"), (True, "before\ncaught\nafter\nfd after\n")):
+    for fail, logs in ((False, "before\nafter\n"), (True, "before\ncaught\nafter\n")):
         body = server.client.predict({"fail": fail}).json
-        assert (body["status"], body["logs"]) == ("succeeded", logs)
+        assert (body["status"], body["output"]) == ("succeeded", True), body
+        assert "hidden" not in body["logs"]
+        assert body["logs"] == logs
 
 
 def test_runner_imports_only_the_standard_library():

@@ -54,13 +54,24 @@ class Signature:
                 continue
             if param.kind is param.VAR_POSITIONAL:
                 continue
-            # Like coglet, an omitted input gets its ``Input(default=...)`` value, even ``None`` on an ``int``
-            # (``seed: int = Input(default=None)``); which inputs are required is the bundled schema's call.
-            default = param.default.default if isinstance(param.default, FieldInfo) else param.default
+            # An omitted input gets its ``Input(default=...)`` value, even ``None`` on an ``int`` (the
+            # ``seed: int = Input(default=None)`` idiom), as with coglet. Without any default it is required
+            # (unless it accepts None), which matters only when no bundled schema has said so already.
+            info = param.default if isinstance(param.default, FieldInfo) else None
+            default = info.default if info is not None else param.default
             annotation = hints.get(param.name, param.annotation)
-            required = param.default is param.empty
+            required = param.default is param.empty or (
+                info is not None and not info.default_given and not _accepts_none(annotation)
+            )
             parameters.append(Parameter(param.name, annotation, None if required else default, required))
         return cls(tuple(parameters), any_keyword)
+
+
+def _accepts_none(annotation: Any) -> bool:
+    """Optional/``X | None`` annotations, and ``Secret`` (Cog lets an omitted secret be ``None``)."""
+    if annotation is Secret or annotation is Any or annotation is inspect.Parameter.empty:
+        return True
+    return type(None) in typing.get_args(annotation)
 
 
 def needs_download(raw: dict[str, Any]) -> bool:
