@@ -80,6 +80,13 @@ def test_path_validate_decodes_data_uris():
     assert isinstance(cog.URLPath(source="https://example.com/a/b.png"), cog.URLPath)
 
 
+def test_input_default_is_none_whether_given_or_not():
+    assert cog.Input(description="x").default is None
+    assert cog.Input(default=None).default is None
+    assert (cog.Input(description="x").default_given, cog.Input(None).default_given) == (False, True)
+    assert cog.Input(3, ge=1) == cog.FieldInfo(3, ge=1)
+
+
 def test_coder_registry_finds_the_first_coder_that_accepts_a_type():
     from cog.coder import Coder
 
