@@ -177,10 +177,11 @@ class Worker:
             signal.pthread_kill(self.main_thread, signal.SIGUSR1)
 
     def _on_cancel_signal(self, signum: int, frame: Any) -> None:
-        """SIGUSR1 in the main thread: interrupt the sync prediction if it is in user code and was canceled.
+        """SIGUSR1 in the main thread: interrupt the sync prediction if it was canceled and is in a cancellable
+        stage (downloading inputs, user code, encoding or uploading outputs).
 
-        Takes no lock (the main thread may hold it) and raises only inside user code, never while the worker
-        does its own book-keeping.
+        Takes no lock (the main thread may hold it) and raises only inside those stages, never while the worker
+        does its own book-keeping; ``PipeChannel.send`` holds the signal while it writes a message.
         """
         job_id = self.interruptible
         if job_id is not None and job_id in self.running.cancel_requested:
@@ -225,17 +226,17 @@ class Worker:
             try:
                 if job.id in self.running.cancel_requested:
                     return Result("canceled")
-                arguments = self._in_user_code(
+                arguments = self._cancellable(
                     job, lambda: build_arguments(handler.signature, job.input, prediction.download_dir)
                 )
-                outcome = self._in_user_code(job, lambda: handler.fn(**arguments))
+                outcome = self._cancellable(job, lambda: handler.fn(**arguments))
                 if inspect.isgenerator(outcome) or _is_iterator(outcome):
                     chunks, items = [], iter(outcome)
-                    while (item := self._in_user_code(job, lambda: next(items, _END))) is not _END:
-                        chunk = self._in_user_code(job, lambda: to_json(item, self.encode_file))
+                    while (item := self._cancellable(job, lambda: next(items, _END))) is not _END:
+                        chunk = self._cancellable(job, lambda: to_json(item, self.encode_file))
                         chunks.append(self._send_chunk(job, chunk))
                     return Result("succeeded", chunks)
-                return Result("succeeded", self._in_user_code(job, lambda: to_json(outcome, self.encode_file)))
+                return Result("succeeded", self._cancellable(job, lambda: to_json(outcome, self.encode_file)))
             except CancelationException:
                 return Result("canceled")
             except InputError as exc:
@@ -244,7 +245,7 @@ class Worker:
                 _print_user_traceback(exc)
                 return Result("failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _in_user_code(self, job: Job, call: Any) -> Any:
+    def _cancellable(self, job: Job, call: Any) -> Any:
         """Run ``call`` with the cancel signal armed for ``job``."""
         self.interruptible = job.id
         try:
@@ -297,6 +298,8 @@ class Worker:
 
     async def _to_json(self, value: Any) -> Any:
         """Encode an output off the event loop: reading and uploading files block, and a cancel must not wait."""
+        if value is None or isinstance(value, (str, bool, int, float)):
+            return value
         return await asyncio.get_running_loop().run_in_executor(None, to_json, value, self.encode_file)
 
     async def _async_chunk(self, job: Job, item: Any) -> Any:
