@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.runner.harness import Client
+from tests.runner.harness import RUNNER_ROOT, Client
 
 STUBS = ["predict.py:Predictor", "predict.py:AsyncPredictor"]
 
@@ -104,3 +106,21 @@ def test_cancel_while_an_output_uploads(start_server, stalling, stub):
     assert body["status"] == "canceled", body
     assert "output" not in body
     assert seconds < 3
+
+
+def test_a_result_already_on_its_way_loses_to_an_acknowledged_cancel():
+    """The worker may report success just as the server answers a cancel with 200: the prediction is canceled."""
+    sys.path.insert(0, str(RUNNER_ROOT))
+    from cog.server.predictions import Prediction, Request
+    from cog.server.protocol import Result
+    from cog.server.supervisor import Supervisor
+
+    async def scenario() -> tuple[bool, str, object]:
+        supervisor = Supervisor(slots=1, mode="predict", upload_url=None, setup_timeout=None)
+        prediction = Prediction(Request(id="late", input={}))
+        supervisor.active[prediction.id] = prediction
+        acknowledged = supervisor.cancel("late")
+        supervisor._on_done("late", Result("succeeded", "output"))
+        return acknowledged, prediction.status, prediction.snapshot().get("output")
+
+    assert asyncio.run(scenario()) == (True, "canceled", None)
