@@ -44,8 +44,10 @@ class FileEncoder:
 
 
 def is_file_like(value: Any) -> bool:
-    """An open file: any ``io.IOBase``, or a wrapper with ``read()`` such as ``tempfile.NamedTemporaryFile``."""
-    return isinstance(value, io.IOBase) or (not isinstance(value, type) and callable(getattr(value, "read", None)))
+    """An open file: any ``io.IOBase``, or a file wrapper with ``read()`` and ``name`` (``tempfile``'s)."""
+    if isinstance(value, io.IOBase):
+        return True
+    return not isinstance(value, type) and callable(getattr(value, "read", None)) and hasattr(value, "name")
 
 
 def _file_name(source: Any) -> str:
