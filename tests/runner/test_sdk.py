@@ -74,6 +74,18 @@ def test_current_scope_outside_a_prediction_is_a_no_op():
         scope.record_metric("predict_time", 1)
 
 
+def test_metric_modes_as_coglet_takes_them():
+    scope = cog.current_scope()
+    scope.record_metric("count", 1, mode="incr")
+    scope.record_metric("count", 2, mode="increment")
+    scope.record_metric("seen", "a", mode="append")
+    assert (scope.metrics["count"], scope.metrics["seen"]) == (3, ["a"])
+    with pytest.raises(TypeError, match="Invalid metric mode"):
+        scope.record_metric("count", 1, mode="add")
+    with pytest.raises(TypeError, match="increment mode requires an int or float"):
+        scope.record_metric("count", "1", mode="incr")
+
+
 def test_path_validate_decodes_data_uris():
     path = cog.Path.validate("data:text/plain;base64,aGVsbG8=")
     assert path.read_text() == "hello"

@@ -36,7 +36,7 @@ class Metrics(MutableMapping[str, Any]):
         """Set (``replace``), add to (``incr``) or append to (``append``) a metric; ``None`` deletes it."""
         mode = "increment" if mode == "incr" else mode
         if mode not in METRIC_MODES:
-            raise ValueError(f"metric mode must be 'replace', 'incr' or 'append', not {mode!r}")
+            raise TypeError(f"Invalid metric mode: {mode!r}. Expected 'replace', 'incr', or 'append'.")
         check_metric_key(key)
         if mode == "increment" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise TypeError(f"increment mode requires an int or float, got {type(value).__name__}")
