@@ -99,10 +99,11 @@ def test_cancel_while_an_output_is_encoded(start_server, tmp_path, stub, stage):
     assert seconds < 3
 
 
+@pytest.mark.parametrize("stage", ["plain", "upload-chunk"])
 @pytest.mark.parametrize("stub", STUBS)
-def test_cancel_while_an_output_uploads(start_server, stalling, stub):
+def test_cancel_while_an_output_uploads(start_server, stalling, stub, stage):
     server = start_server("cancelstages", stub=stub, args=("--upload-url", stalling.url + "/upload/"))
-    body, seconds = _cancel_when(server, {"stage": "plain"}, stalling.started.is_set)
+    body, seconds = _cancel_when(server, {"stage": stage}, stalling.started.is_set)
     assert body["status"] == "canceled", body
     assert "output" not in body
     assert seconds < 3

@@ -37,16 +37,20 @@ def _output(stage: str, marker: str) -> Any:
     return out
 
 
-def _chunks(marker: str) -> Iterator[Any]:
+def _chunks(stage: str, marker: str) -> Iterator[Any]:
     yield "first"
-    yield SlowFile(marker)
+    yield SlowFile(marker) if stage == "encode-chunk" else _output(stage, marker)
+
+
+def _run(stage: str, marker: str) -> Any:
+    return _chunks(stage, marker) if stage.endswith("-chunk") else _output(stage, marker)
 
 
 class Predictor(BasePredictor):
     def predict(self, stage: str, marker: str = "", image: Path = Input(default=None)) -> Any:  # noqa: B008
-        return _chunks(marker) if stage == "encode-chunk" else _output(stage, marker)
+        return _run(stage, marker)
 
 
 class AsyncPredictor(BasePredictor):
     async def predict(self, stage: str, marker: str = "", image: Path = Input(default=None)) -> Any:  # noqa: B008
-        return _chunks(marker) if stage == "encode-chunk" else _output(stage, marker)
+        return _run(stage, marker)
