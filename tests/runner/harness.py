@@ -137,7 +137,7 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 last = Client(self.port, timeout=5).get("/health-check").json
-                if last["status"] in states:
+                if last["status"] in states and self.process.poll() is None:  # not a stranger on our port
                     return last
             except (OSError, http.client.HTTPException, ValueError):
                 if self.process.poll() is not None:
