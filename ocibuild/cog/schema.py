@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,54 @@ def _input_property(
     if nullable:
         prop["nullable"] = True
     prop.update(options)
+    if "x-cog-accept" in prop and "uri" not in (kind.schema.get("format"), kind.schema.get("items", {}).get("format")):
+        raise SourceError(module, arg, f"{what}: accept= is only valid on Path or File inputs")
+    if has_default and default_value is not None:
+        _check_default(module, arg, what, {**kind.schema, **prop, **(enum or {})}, default_value)
     # `x: int = Input(default=None)` is optional without a default (as in Cog 0.16); see docs/cog-schema.md.
     required = default_value is _MISSING and (kind.union or not nullable)
     return prop, required, enum
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def _check_default(module: Module, arg: ast.arg, what: str, schema: dict[str, Any], value: Any) -> None:
+    """A default must satisfy its own input's schema (Cog's build validates the document and stops)."""
+    expected = _JSON_TYPES.get(schema.get("type", ""))
+    wrong_bool = isinstance(value, bool) and schema.get("type") != "boolean"
+    problem = None
+    if expected is not None and (wrong_bool or not isinstance(value, expected)):
+        problem = f"is not of type {schema['type']}"
+    elif "enum" in schema and value not in schema["enum"]:
+        problem = f"is not one of the choices {schema['enum']}"
+    elif isinstance(value, int | float) and "minimum" in schema and value < schema["minimum"]:
+        problem = f"is less than the minimum {schema['minimum']} (ge=)"
+    elif isinstance(value, int | float) and "maximum" in schema and value > schema["maximum"]:
+        problem = f"is greater than the maximum {schema['maximum']} (le=)"
+    elif isinstance(value, str) and len(value) < schema.get("minLength", 0):
+        problem = f"is shorter than min_length={schema['minLength']}"
+    elif isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        problem = f"is longer than max_length={schema['maxLength']}"
+    elif isinstance(value, str) and "pattern" in schema and not _matches(schema["pattern"], value):
+        problem = f"does not match regex={schema['pattern']!r}"
+    if problem is not None:
+        raise SourceError(module, arg, f"{what}: the default {value!r} {problem}")
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """`re.search`, as JSON Schema's `pattern`; a pattern Python cannot compile is left to the runtime."""
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return True
 
 
 def _input_options(project: Project, module: Module, what: str, default: ast.expr | None) -> dict[str, Any]:

@@ -92,13 +92,25 @@ class TypeReader:
             return self._forward(args[0], module), opaque
         return expr, False
 
+    def _opaque(self, inner: ast.AST, module: Module) -> tuple[dict[str, Any], bool]:
+        """`Annotated[X, cog.Opaque]`: an object passed through as is (an array of them when X is a list), and
+        whether X was Optional."""
+        members = self._members(inner, module)
+        nullable = members is not None and any(self._is_none(m) for m in members)
+        rest = [m for m in members if not self._is_none(m)] if members is not None else [inner]
+        symbol, args = self._split(rest[0], module) if len(rest) == 1 else (None, [])
+        if symbol is not None and symbol.qualified in _LISTS and len(args) <= 1:
+            return {"type": "array", "items": {"type": "object"}}, nullable
+        return {"type": "object"}, nullable
+
     # ----- inputs -----------------------------------------------------------------------------------------
 
     def input_type(self, expr: ast.AST, module: Module, what: str) -> InputType:
         """The schema of an input parameter's annotation; SourceError for unsupported annotations."""
         expr, opaque = self._unannotate(expr, module)
         if opaque:
-            return InputType({"type": "object"})
+            schema, nullable = self._opaque(expr, module)
+            return InputType(schema, "list" if schema["type"] == "array" else "object", nullable=nullable)
         members = self._members(expr, module)
         if members is not None:
             return self._input_union(expr, members, module, what)
@@ -128,7 +140,8 @@ class TypeReader:
     def _input_single(self, expr: ast.AST, module: Module, what: str) -> InputType:
         expr, opaque = self._unannotate(expr, module)
         if opaque:
-            return InputType({"type": "object"})
+            schema, _ = self._opaque(expr, module)
+            return InputType(schema, "list" if schema["type"] == "array" else "object")
         symbol, args = self._split(expr, module)
         name = symbol.qualified if symbol else None
         if name in PRIMITIVES and not args:
@@ -146,6 +159,8 @@ class TypeReader:
         if self._members(expr, module) is not None:
             return self.input_type(expr, module, what)
         if symbol is not None and symbol.module is not None and isinstance(symbol.node, ast.ClassDef):
+            if not args and self._class_kind(symbol) == "typeddict":
+                return InputType({"type": "object"}, "object")
             raise SourceError(
                 module, expr, f"{what}: class {snippet(expr)} is not supported as an input type; {_INPUT_HELP}"
             )
@@ -175,7 +190,7 @@ class TypeReader:
                 f"output type {snippet(expr)} is not supported: outputs cannot be Optional or a Union",
             )
         if opaque:
-            return {"type": "object"}
+            return self._opaque(expr, module)[0]
         return self._output_inner(expr, module, seen)
 
     def _output_inner(self, expr: ast.AST, module: Module, seen: frozenset[str]) -> dict[str, Any]:
@@ -279,8 +294,11 @@ class TypeReader:
     def _field(
         self, stmt: ast.AnnAssign, module: Module, seen: frozenset[str], kind: str, total: bool
     ) -> tuple[dict[str, Any], bool]:
-        annotation, _ = self._unannotate(stmt.annotation, module)
+        annotation, opaque = self._unannotate(stmt.annotation, module)
         required = total if kind == "typeddict" else stmt.value is None
+        if opaque:
+            schema, nullable = self._opaque(annotation, module)
+            return ({**schema, "nullable": True}, False) if nullable else (schema, required)
         symbol, args = self._split(annotation, module)
         if kind == "typeddict" and symbol is not None and symbol.qualified in ("typing.Required", "typing.NotRequired"):
             required = symbol.qualified == "typing.Required"

@@ -15,6 +15,11 @@ CASES = [
     ("12.1.1", None, [], ("12.1.1", "8", None)),
     (None, None, ["torch==2.7.1"], ("12.8", "9", "cu128")),
     (None, None, ["torch==2.0.1"], ("11.8", "8", "cu118")),
+    # torch 1.x, below Cog's cog-base minimum (1.13.1): Cog falls back to an nvidia/cuda base (torch_baseimage_*).
+    (None, None, ["torch==1.13.0"], ("11.7", "8", "cu117")),
+    (None, None, ["torch==1.11.0"], ("11.3", "8", "cu113")),
+    (None, None, ["torchvision==0.13.1"], ("11.6", "8", "cu116")),
+    (None, None, ["torch==1.13.1+cu116"], ("11.6", "8", "cu116")),
     (None, None, ["torch==2.3"], ("12.1", "8", "cu121")),
     (None, None, ["Torch == 2.5.1  # pinned"], ("12.4", "9", "cu124")),
     (None, None, ["torch==2.7.1+cu118"], ("11.8", "8", "cu118")),

@@ -181,6 +181,42 @@ ERRORS = {
         "def predict(x: int = Input(ge='1')) -> str: ...",
         "predict.py:5: input 'x' of predict(): ge= has the wrong type (str)",
     ),
+    "accept on a non-file input": (
+        "def predict(x: str = Input(accept='text/plain')) -> str: ...",
+        "predict.py:5: input 'x' of predict(): accept= is only valid on Path or File inputs",
+    ),
+    "default below ge": (
+        "def predict(x: int = Input(default=1, ge=2, le=10)) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default 1 is less than the minimum 2 (ge=)",
+    ),
+    "default above le": (
+        "def predict(x: float = Input(default=2.5, le=2)) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default 2.5 is greater than the maximum 2 (le=)",
+    ),
+    "default not a choice": (
+        "def predict(x: str = Input(default='c', choices=['a', 'b'])) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default 'c' is not one of the choices ['a', 'b']",
+    ),
+    "default of the wrong type": (
+        "def predict(x: int = Input(default='1')) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default '1' is not of type integer",
+    ),
+    "bool default for an int": (
+        "def predict(x: int = True) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default True is not of type integer",
+    ),
+    "default too short": (
+        "def predict(x: str = Input(default='a', min_length=2)) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default 'a' is shorter than min_length=2",
+    ),
+    "default too long": (
+        "def predict(x: str = Input(default='abc', max_length=2)) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default 'abc' is longer than max_length=2",
+    ),
+    "default not matching regex": (
+        "def predict(x: str = Input(default='A', regex='^[a-z]+$')) -> str: ...",
+        "predict.py:5: input 'x' of predict(): the default 'A' does not match regex='^[a-z]+$'",
+    ),
     "syntax error": ("def predict(x: int) -> str\n    return 1", "predict.py:5: syntax error: expected ':'"),
 }
 

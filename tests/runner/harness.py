@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,17 @@ from typing import Any
 
 RUNNER_ROOT = pathlib.Path(__file__).resolve().parents[2] / "layers" / "runner"
 PREDICTORS = pathlib.Path(__file__).resolve().parent / "predictors"
+
+
+def with_generated_schema(fixture: str, directory: pathlib.Path) -> str:
+    """Copy a predictor fixture into ``directory`` with the schema ocibuild generates for it; returns the path."""
+    from ocibuild.cog.schema import generate_schema, openapi_json
+
+    shutil.copytree(PREDICTORS / fixture, directory, dirs_exist_ok=True)
+    schema = generate_schema(directory, "predict.py:Predictor", None).openapi
+    (directory / ".cog").mkdir(exist_ok=True)
+    (directory / ".cog" / "openapi_schema.json").write_text(openapi_json(schema))
+    return str(directory)
 
 
 def free_port() -> int:
@@ -125,7 +137,7 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 last = Client(self.port, timeout=5).get("/health-check").json
-                if last["status"] in states:
+                if last["status"] in states and self.process.poll() is None:  # not a stranger on our port
                     return last
             except (OSError, http.client.HTTPException, ValueError):
                 if self.process.poll() is not None:

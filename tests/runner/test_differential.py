@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.runner.harness import Reply, Server
+from tests.runner.harness import Reply, Server, with_generated_schema
 
 pytestmark = pytest.mark.integration
 
@@ -272,3 +272,52 @@ def test_function_predictor_and_train_mode_match(cog_venv):
     finally:
         pair.stop()
         train.stop()
+
+
+@pytest.fixture
+def generated_pair(cog_venv, tmp_path):
+    """Pairs serving a fixture with the schema ocibuild generates for it (stopped at the end of the test)."""
+    pairs: list[Pair] = []
+
+    def make(fixture: str, **options: Any) -> Pair:
+        directory = with_generated_schema(fixture, tmp_path / f"{fixture.rsplit('/', 1)[-1]}-{len(pairs)}")
+        pairs.append(Pair(cog_venv, directory, **options))
+        pairs[-1].wait("READY")
+        return pairs[-1]
+
+    yield make
+    for pair in pairs:
+        pair.stop()
+
+
+def test_omitted_none_defaults_match(generated_pair):
+    pair = generated_pair("nonedefaults")
+    _assert_same(pair, "POST", "/predictions", {"input": {}})
+    _assert_same(pair, "POST", "/predictions", {"input": {"seed": 3, "words": ["a"], "image": "data:,x"}})
+    _assert_same(pair, "POST", "/predictions", {"input": {"seed": None}})
+
+
+@pytest.mark.parametrize("kind", ["bytesio", "opened", "spooled"])  # "text": intended difference 15
+def test_file_object_outputs_match(generated_pair, kind):
+    _assert_same(generated_pair("fileoutputs"), "POST", "/predictions", {"input": {"kind": kind}})
+
+
+def test_sse_metric_modes_and_dotted_metrics_match(generated_pair):
+    pair = generated_pair("chunks")
+    _assert_same(pair, "POST", "/predictions", {"id": "m1", "input": {"count": 2}}, SSE)
+    _assert_same(pair, "POST", "/predictions", {"input": {"count": 2}})
+
+
+def test_sse_replay_history_matches(generated_pair):
+    pair = generated_pair("chunks", env={"COG_STREAM_HISTORY_CAPACITY": "2"})
+    request = {"input": {"count": 4, "linger": 1.5}}
+    _assert_same(pair, "PUT", "/predictions/r1", request, ASYNC)
+    time.sleep(0.5)
+    _assert_same(pair, "PUT", "/predictions/r1", request, SSE)
+
+
+def test_typeddict_and_opaque_inputs_match(generated_pair):
+    pair = generated_pair(str(pathlib.Path(__file__).parents[1] / "cog" / "predictors" / "typeddict_opaque_inputs"))
+    inputs = {"data": {"name": "a", "count": 1}, "handle": {"id": 1}, "handles": [{"id": 2}], "each": [{"k": 1}]}
+    _assert_same(pair, "POST", "/predictions", {"input": inputs})
+    _assert_same(pair, "POST", "/predictions", {"input": {"data": {}}})

@@ -74,16 +74,104 @@ def test_current_scope_outside_a_prediction_is_a_no_op():
         scope.record_metric("predict_time", 1)
 
 
+def test_metric_modes_as_coglet_takes_them():
+    scope = cog.current_scope()
+    scope.record_metric("count", 1, mode="incr")
+    scope.record_metric("count", 2, mode="increment")
+    scope.record_metric("seen", "a", mode="append")
+    assert (scope.metrics["count"], scope.metrics["seen"]) == (3, ["a"])
+    with pytest.raises(TypeError, match="Invalid metric mode"):
+        scope.record_metric("count", 1, mode="add")
+    with pytest.raises(TypeError, match="increment mode requires an int or float"):
+        scope.record_metric("count", "1", mode="incr")
+
+
 def test_path_validate_decodes_data_uris():
     path = cog.Path.validate("data:text/plain;base64,aGVsbG8=")
     assert path.read_text() == "hello"
     assert isinstance(cog.URLPath(source="https://example.com/a/b.png"), cog.URLPath)
 
 
+def test_input_default_is_none_whether_given_or_not():
+    assert cog.Input(description="x").default is None
+    assert cog.Input(default=None).default is None
+    assert (cog.Input(description="x").default_given, cog.Input(None).default_given) == (False, True)
+    assert cog.Input(3, ge=1) == cog.FieldInfo(3, ge=1)
+
+
+def test_coder_registry_finds_the_first_coder_that_accepts_a_type():
+    from cog.coder import Coder
+
+    class Point:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    class PointCoder(Coder):
+        @staticmethod
+        def factory(tpe):
+            return PointCoder() if tpe is Point else None
+
+        def encode(self, x):
+            return {"x": x.x}
+
+        def decode(self, x):
+            return Point(x["x"])
+
+    assert Coder.lookup(Point) is None
+    Coder.register(PointCoder)
+    try:
+        coder = Coder.lookup(Point)
+        assert isinstance(coder, PointCoder)
+        assert coder.encode(coder.decode({"x": 3})) == {"x": 3}
+        assert Coder.lookup(int) is None
+    finally:
+        Coder._coders.discard(PointCoder)
+
+
+def test_mode_enum():
+    from cog.mode import Mode
+
+    assert [str(mode) for mode in Mode] == ["predict", "train"]
+    assert Mode("train") is Mode.TRAIN
+
+
+def test_suppress_output_silences_python_fd_and_child_output(start_server, tmp_path):
+    (tmp_path / "predict.py").write_text(
+        "import os, subprocess, sys\n"
+        "from cog import BasePredictor\n"
+        "from cog.suppress_output import suppress_output\n\n"
+        "def fds():\n"
+        "    return [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)]\n\n"
+        "class Predictor(BasePredictor):\n"
+        "    def predict(self, fail: bool = False) -> bool:\n"
+        "        before = fds()\n"
+        "        print('before')\n"
+        "        try:\n"
+        "            with suppress_output():\n"
+        "                print('hidden print')\n"
+        "                print('hidden stderr', file=sys.stderr)\n"
+        "                os.write(1, b'hidden fd\\n')\n"
+        "                subprocess.run(['echo', 'hidden child'], check=True)\n"
+        "                if fail:\n"
+        "                    raise ValueError('inside')\n"
+        "        except ValueError:\n"
+        "            print('caught')\n"
+        "        print('after')\n"
+        "        return fds() == before\n"
+    )
+    server = start_server(str(tmp_path))
+    for fail, logs in ((False, "before\nafter\n"), (True, "before\ncaught\nafter\n")):
+        body = server.client.predict({"fail": fail}).json
+        assert (body["status"], body["output"]) == ("succeeded", True), body
+        assert "hidden" not in body["logs"]
+        assert body["logs"] == logs
+
+
 def test_runner_imports_only_the_standard_library():
     check = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import cog, cog.server.http, cog.server.worker, cog.weights, cog.gpu;"
+        "import cog.coder, cog.mode, cog.suppress_output;"
         "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'cog', '__main__'});"
         "print(bad); sys.exit(1 if bad else 0)"
     )

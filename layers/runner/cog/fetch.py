@@ -57,8 +57,11 @@ def download(source: str, target: pathlib.Path) -> None:
 
 
 def read_all(source: Any) -> bytes:
-    """All bytes of a path or readable file object."""
+    """All bytes of a path, or of a readable file object from its start (rewound when seekable)."""
     if hasattr(source, "read"):
+        seekable = getattr(source, "seekable", None)
+        if callable(seekable) and seekable():
+            source.seek(0)
         data = source.read()
         return data.encode() if isinstance(data, str) else data
     return pathlib.Path(source).read_bytes()

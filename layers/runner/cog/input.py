@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,12 @@ class FieldInfo:
     choices: list[str | int] | None = None
     deprecated: bool | None = None
     accept: str | None = None
+    default_given: bool = field(default=True, repr=False)
+    """False for ``Input(description=...)``: the input has no default, not a default of ``None``."""
 
 
 def Input(
-    default: Any = None,
+    default: Any = _UNSET,
     *,
     default_factory: Callable[..., Any] | None = None,
     description: str | None = None,
@@ -40,4 +44,6 @@ def Input(
     """Describe a predictor input (constraints are enforced by the runner from the bundled schema)."""
     if default_factory is not None:
         raise TypeError("default_factory is not supported in Input(); use a literal default=... instead")
-    return FieldInfo(default, description, ge, le, min_length, max_length, regex, choices, deprecated, accept)
+    given = default is not _UNSET
+    constraints = (description, ge, le, min_length, max_length, regex, choices, deprecated, accept)
+    return FieldInfo(default if given else None, *constraints, default_given=given)

@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-METRIC_MODES = ("replace", "incr", "append")
+METRIC_MODES = ("replace", "increment", "append")
+"""Modes as coglet spells them on the wire; ``record_metric`` also takes ``incr`` for ``increment``."""
 _SEGMENT = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?=[A-Za-z0-9]))*$")
 _MAX_KEY_CHARS = 128
 _MAX_SEGMENTS = 4
@@ -33,12 +34,15 @@ class Metrics(MutableMapping[str, Any]):
 
     def record(self, key: str, value: Any, mode: str = "replace") -> None:
         """Set (``replace``), add to (``incr``) or append to (``append``) a metric; ``None`` deletes it."""
+        mode = "increment" if mode == "incr" else mode
         if mode not in METRIC_MODES:
-            raise ValueError(f"metric mode must be one of {METRIC_MODES}, not {mode!r}")
+            raise TypeError(f"Invalid metric mode: {mode!r}. Expected 'replace', 'incr', or 'append'.")
         check_metric_key(key)
+        if mode == "increment" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError(f"increment mode requires an int or float, got {type(value).__name__}")
         if value is None:
             self._values.pop(key, None)
-        elif mode == "incr":
+        elif mode == "increment":
             self._values[key] = self._values.get(key, 0) + value
         elif mode == "append":
             self._values.setdefault(key, []).append(value)

@@ -19,6 +19,8 @@ from cog.server.validation import InputSchema
 from cog.server.webhooks import WebhookSender
 
 SSE_KEEPALIVE_S = 15.0
+SSE_LAG_LIMIT = 1024
+"""Undelivered events a slow SSE client may have queued before its stream ends with a ``lagged`` error."""
 TRACE_HEADERS = ("traceparent", "tracestate")
 NOT_READY = {
     "error": "Setup has not finished yet. Wait until it has finished, or GET /health-check for status.",
@@ -237,25 +239,46 @@ class Application:
         return json_response(200, prediction.snapshot())
 
     def _stream(self, prediction: Prediction, replay: bool) -> StreamingResponse:
-        """Server-Sent Events for one prediction; the listener is attached before the prediction starts."""
+        """Server-Sent Events for one prediction; the listener is attached before the prediction starts.
+
+        A re-attached client first gets the prediction's event history; if that history has dropped events
+        (``COG_STREAM_HISTORY_CAPACITY``), or the client falls ``SSE_LAG_LIMIT`` events behind, the stream
+        ends with coglet's ``error`` event instead.
+        """
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        if replay:
-            queue.put_nowait(("start", {"id": prediction.id, "status": prediction.status}))
-            for index, chunk in enumerate(prediction.chunks or []):
-                queue.put_nowait(("output", {"chunk": chunk, "index": index}))
-        prediction.listeners.append(lambda event, data: queue.put_nowait((event, data)))
+        lag = {"skipped": 0}
+
+        def listen(event: str, data: dict[str, Any]) -> None:
+            if lag["skipped"] or queue.qsize() >= SSE_LAG_LIMIT:
+                lag["skipped"] += 1
+            else:
+                queue.put_nowait((event, data))
+
+        if replay and prediction.history_skipped:
+            error = {"error": "SSE stream replay truncated; events were dropped", "skipped": prediction.history_skipped}
+            queue.put_nowait(("error", error))
+        else:
+            for event in prediction.history if replay else ():
+                queue.put_nowait(event)
+            prediction.listeners.append(listen)
 
         async def events() -> AsyncIterator[bytes]:
-            while True:
-                try:
-                    event, data = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
-                except asyncio.TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
-                yield f"event: {event}\ndata: {payload}\n\n".encode()
-                if event == "completed":
-                    return
+            try:
+                while True:
+                    if lag["skipped"] and queue.empty():
+                        event, data = "error", {"error": "SSE stream lagged; events were dropped", **lag}
+                    else:
+                        try:
+                            event, data = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+                        except asyncio.TimeoutError:
+                            yield b": keep-alive\n\n"
+                            continue
+                    payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
+                    yield f"event: {event}\ndata: {payload}\n\n".encode()
+                    if event in ("completed", "error"):
+                        return
+            finally:
+                prediction.listeners[:] = [item for item in prediction.listeners if item is not listen]
 
         return StreamingResponse(200, events(), "text/event-stream", [("cache-control", "no-cache")])
 

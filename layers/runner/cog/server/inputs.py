@@ -54,10 +54,14 @@ class Signature:
                 continue
             if param.kind is param.VAR_POSITIONAL:
                 continue
-            default = param.default.default if isinstance(param.default, FieldInfo) else param.default
+            # An omitted input gets its ``Input(default=...)`` value, even ``None`` on an ``int`` (the
+            # ``seed: int = Input(default=None)`` idiom), as with coglet. Without any default it is required
+            # (unless it accepts None), which matters only when no bundled schema has said so already.
+            info = param.default if isinstance(param.default, FieldInfo) else None
+            default = info.default if info is not None else param.default
             annotation = hints.get(param.name, param.annotation)
             required = param.default is param.empty or (
-                isinstance(param.default, FieldInfo) and default is None and not _accepts_none(annotation)
+                info is not None and not info.default_given and not _accepts_none(annotation)
             )
             parameters.append(Parameter(param.name, annotation, None if required else default, required))
         return cls(tuple(parameters), any_keyword)

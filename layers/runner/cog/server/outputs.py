@@ -28,7 +28,7 @@ class FileEncoder:
         self.upload_url = upload_url
 
     def __call__(self, source: Any) -> str:
-        name = os.path.basename(str(getattr(source, "name", source))) or "output"
+        name = _file_name(source)
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         data = fetch.read_all(source)
         if self.upload_url is None:
@@ -43,6 +43,19 @@ class FileEncoder:
         return urllib.parse.urlunsplit(urllib.parse.urlsplit(location)._replace(query="", fragment=""))
 
 
+def is_file_like(value: Any) -> bool:
+    """An open file: any ``io.IOBase``, or a file wrapper with ``read()`` and ``name`` (``tempfile``'s)."""
+    if isinstance(value, io.IOBase):
+        return True
+    return not isinstance(value, type) and callable(getattr(value, "read", None)) and hasattr(value, "name")
+
+
+def _file_name(source: Any) -> str:
+    """The base name to upload a path or file object under (``output`` when it has none)."""
+    name = source if isinstance(source, pathlib.PurePath) else getattr(source, "name", None)
+    return os.path.basename(str(name)) if isinstance(name, (str, pathlib.PurePath)) and str(name) else "output"
+
+
 def to_json(value: Any, encode_file: FileEncoder) -> Any:
     """JSON-ready form of an output value (models, dataclasses, enums, dates, numpy, files, iterables)."""
     if value is None or isinstance(value, (str, bool, int, float)):
@@ -51,7 +64,7 @@ def to_json(value: Any, encode_file: FileEncoder) -> Any:
         return to_json(value.value, encode_file)
     if isinstance(value, Secret):  # before the dataclass branch: a Secret is a dataclass
         return value.get_secret_value()
-    if isinstance(value, (pathlib.PurePath, io.IOBase)):
+    if isinstance(value, pathlib.PurePath) or is_file_like(value):
         return encode_file(value)
     if isinstance(value, dict):
         return {str(key): to_json(item, encode_file) for key, item in value.items()}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,9 +12,18 @@ from typing import Any
 
 TERMINAL = ("succeeded", "failed", "canceled")
 EVENTS = ("start", "output", "logs", "completed")
+DEFAULT_HISTORY_CAPACITY = 1024
+"""Events kept per prediction for SSE replay, unless ``COG_STREAM_HISTORY_CAPACITY`` says otherwise (0: none)."""
 
+Event = tuple[str, dict[str, Any]]
 Listener = Callable[[str, dict[str, Any]], None]
 """Called with an SSE-style event name (start, output, log, metric, completed) and its data."""
+
+
+def history_capacity() -> int:
+    """``COG_STREAM_HISTORY_CAPACITY`` as a count; unset or not a non-negative integer gives the default."""
+    value = os.environ.get("COG_STREAM_HISTORY_CAPACITY", "")
+    return int(value) if value.isdigit() else DEFAULT_HISTORY_CAPACITY
 
 
 @dataclass
@@ -41,8 +52,13 @@ class Prediction:
         self.metrics: dict[str, Any] = {}
         self.chunks: list[Any] | None = None
         self.started_at = time.perf_counter()
+        self.cancel_requested = False
         self.completed = asyncio.get_running_loop().create_future()
         self.listeners: list[Listener] = []
+        self.history: collections.deque[Event] = collections.deque()
+        self.history_capacity = history_capacity()
+        self.history_skipped = 0
+        """Events dropped from the front of ``history`` because it was full."""
 
     # -- views -------------------------------------------------------------------------------------
     def snapshot(self, with_input: bool = False) -> dict[str, Any]:
@@ -64,6 +80,11 @@ class Prediction:
 
     # -- transitions (driven by worker messages) -----------------------------------------------------
     def _emit(self, event: str, data: dict[str, Any]) -> None:
+        if self.history_capacity:
+            if len(self.history) == self.history_capacity:
+                self.history.popleft()
+                self.history_skipped += 1
+            self.history.append((event, data))
         for listener in list(self.listeners):
             listener(event, data)
 
@@ -76,15 +97,14 @@ class Prediction:
         self._emit("log", {"source": source, "data": text})
 
     def add_metric(self, name: str, value: Any, mode: str) -> None:
-        if value is None:
-            self.metrics.pop(name, None)
-        elif mode == "incr":
-            self.metrics[name] = self.metrics.get(name, 0) + value
-        elif mode == "append":
-            current = self.metrics.get(name)
-            self.metrics[name] = [*current, value] if isinstance(current, list) else [value]
-        else:
-            self.metrics[name] = value
+        """Apply a metric (mode ``replace``, ``increment`` or ``append``); ``a.b`` names nest, as in coglet."""
+        *parents, leaf = name.split(".")
+        target = self.metrics
+        for part in parents:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        _apply_metric(target, leaf, value, mode)
         self._emit("metric", {"name": name, "value": value, "mode": mode})
 
     def add_chunk(self, chunk: Any) -> None:
@@ -105,3 +125,18 @@ class Prediction:
         self._emit("completed", self.snapshot())
         if not self.completed.done():
             self.completed.set_result(None)
+
+
+def _apply_metric(metrics: dict[str, Any], key: str, value: Any, mode: str) -> None:
+    if mode == "increment":
+        current = metrics.get(key, 0)
+        numbers = (int, float)
+        if isinstance(current, numbers) and isinstance(value, numbers) and not isinstance(value, bool):
+            metrics[key] = current + value
+    elif mode == "append":
+        current = metrics.get(key, [])
+        metrics[key] = [*current, value] if isinstance(current, list) else [current, value]
+    elif value is None:
+        metrics.pop(key, None)
+    else:
+        metrics[key] = value

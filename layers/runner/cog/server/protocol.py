@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import struct
 import threading
 from dataclasses import dataclass
@@ -72,10 +73,15 @@ class PipeChannel:
         self._write_lock = threading.Lock()
 
     def send(self, *message: Any) -> None:
+        """Write one whole frame; the worker's cancel signal is held meanwhile, so it never cuts a frame short."""
         frame = memoryview(encode(message))
-        with self._write_lock:
-            while frame:
-                frame = frame[os.write(self._write_fd, frame) :]
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        try:
+            with self._write_lock:
+                while frame:
+                    frame = frame[os.write(self._write_fd, frame) :]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def receive(self) -> tuple[Any, ...] | None:
         """The next message, or ``None`` once the server has closed its end."""

@@ -149,8 +149,11 @@ class Supervisor:
         prediction.mark_processing()
 
     def cancel(self, prediction_id: str) -> bool:
-        if prediction_id not in self.active:
+        """Cancel an active prediction; once acknowledged, it ends ``canceled`` whatever the worker reports."""
+        prediction = self.active.get(prediction_id)
+        if prediction is None:
             return False
+        prediction.cancel_requested = True
         self._send("cancel", prediction_id)
         return True
 
@@ -225,7 +228,9 @@ class Supervisor:
 
     def _on_done(self, prediction_id: str, result: Any) -> None:
         prediction = self.active.pop(prediction_id, None)
-        if prediction is not None:
+        if prediction is not None and prediction.cancel_requested:
+            prediction.finish("canceled")
+        elif prediction is not None:
             error = f"Prediction failed: {result.error}" if result.status == "failed" else result.error
             prediction.finish(result.status, result.output, error, result.detail)
 

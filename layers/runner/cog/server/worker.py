@@ -28,7 +28,7 @@ from cog.errors import CancelationException
 from cog.predictor import entry_point, load_ref
 from cog.server.capture import Attribution, LineStream, current_prediction
 from cog.server.inputs import InputError, Signature, build_arguments, needs_download
-from cog.server.outputs import FileEncoder, to_json
+from cog.server.outputs import FileEncoder, is_file_like, to_json
 from cog.server.protocol import Job, PipeChannel, Result
 
 
@@ -177,10 +177,11 @@ class Worker:
             signal.pthread_kill(self.main_thread, signal.SIGUSR1)
 
     def _on_cancel_signal(self, signum: int, frame: Any) -> None:
-        """SIGUSR1 in the main thread: interrupt the sync prediction if it is in user code and was canceled.
+        """SIGUSR1 in the main thread: interrupt the sync prediction if it was canceled and is in a cancellable
+        stage (downloading inputs, user code, encoding or uploading outputs).
 
-        Takes no lock (the main thread may hold it) and raises only inside user code, never while the worker
-        does its own book-keeping.
+        Takes no lock (the main thread may hold it) and raises only inside those stages, never while the worker
+        does its own book-keeping; ``PipeChannel.send`` holds the signal while it writes a message.
         """
         job_id = self.interruptible
         if job_id is not None and job_id in self.running.cancel_requested:
@@ -219,19 +220,23 @@ class Worker:
             self._finish(job, result)
 
     def _run_sync(self, job: Job) -> Result:
+        """Download inputs, run the handler and encode (or upload) its outputs; a cancel interrupts any of them."""
         handler = self._handler(job)
         with _Prediction(self, job) as prediction:
             try:
                 if job.id in self.running.cancel_requested:
                     return Result("canceled")
-                arguments = build_arguments(handler.signature, job.input, prediction.download_dir)
-                outcome = self._in_user_code(job, lambda: handler.fn(**arguments))
+                arguments = self._cancellable(
+                    job, lambda: build_arguments(handler.signature, job.input, prediction.download_dir)
+                )
+                outcome = self._cancellable(job, lambda: handler.fn(**arguments))
                 if inspect.isgenerator(outcome) or _is_iterator(outcome):
                     chunks, items = [], iter(outcome)
-                    while (item := self._in_user_code(job, lambda: next(items, _END))) is not _END:
-                        chunks.append(self._chunk(job, item))
+                    while (item := self._cancellable(job, lambda: next(items, _END))) is not _END:
+                        chunk = self._cancellable(job, lambda: to_json(item, self.encode_file))
+                        chunks.append(self._send_chunk(job, chunk))
                     return Result("succeeded", chunks)
-                return Result("succeeded", to_json(outcome, self.encode_file))
+                return Result("succeeded", self._cancellable(job, lambda: to_json(outcome, self.encode_file)))
             except CancelationException:
                 return Result("canceled")
             except InputError as exc:
@@ -240,7 +245,7 @@ class Worker:
                 _print_user_traceback(exc)
                 return Result("failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _in_user_code(self, job: Job, call: Any) -> Any:
+    def _cancellable(self, job: Job, call: Any) -> Any:
         """Run ``call`` with the cancel signal armed for ``job``."""
         self.interruptible = job.id
         try:
@@ -279,7 +284,7 @@ class Worker:
                 else:
                     value = await outcome if inspect.isawaitable(outcome) else outcome
                     if inspect.isgenerator(value) or _is_iterator(value):
-                        result = Result("succeeded", [self._chunk(job, item) for item in value])
+                        result = Result("succeeded", [await self._async_chunk(job, item) for item in value])
                     else:
                         result = Result("succeeded", await self._to_json(value))
             except (asyncio.CancelledError, CancelationException):
@@ -292,28 +297,28 @@ class Worker:
         self._finish(job, result)
 
     async def _to_json(self, value: Any) -> Any:
-        """Encode an output; uploads block, so they run off the event loop."""
-        if self.encode_file.upload_url is None:
-            return to_json(value, self.encode_file)
+        """Encode an output off the event loop: reading and uploading files block, and a cancel must not wait."""
+        if value is None or isinstance(value, (str, bool, int, float)):
+            return value
         return await asyncio.get_running_loop().run_in_executor(None, to_json, value, self.encode_file)
 
     async def _async_chunk(self, job: Job, item: Any) -> Any:
-        if self.encode_file.upload_url is None:
-            return self._chunk(job, item)
-        return await asyncio.get_running_loop().run_in_executor(None, self._chunk, job, item)
+        return self._send_chunk(job, await self._to_json(item))
 
     def _handler(self, job: Job) -> Handler:
         handler = self.train if job.training and self.train is not None else self.predict
         assert handler is not None
         return handler
 
-    def _chunk(self, job: Job, item: Any) -> Any:
-        chunk = to_json(item, self.encode_file)
+    def _send_chunk(self, job: Job, chunk: Any) -> Any:
         self._flush_logs(job.id)
         self.channel.send("output", job.id, chunk)
         return chunk
 
     def _finish(self, job: Job, result: Result) -> None:
+        """Report the result; a cancel that arrived at any stage before this point wins over it."""
+        if job.id in self.running.cancel_requested:
+            result = Result("canceled")
         self.running.finished(job.id)
         self._flush_logs(job.id)
         self.channel.send("done", job.id, result)
@@ -363,7 +368,10 @@ def _print_user_traceback(exc: BaseException) -> None:
 
 
 def _is_iterator(value: Any) -> bool:
-    return hasattr(value, "__next__") and hasattr(value, "__iter__") and not isinstance(value, (str, bytes))
+    """A returned iterator streams its items; a file object is iterable too, but it is one file output."""
+    if isinstance(value, (str, bytes)) or is_file_like(value):
+        return False
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
 
 
 def wait_for_managed_weights(poll_s: float = 0.1) -> None:
