@@ -8,10 +8,12 @@ only when every blob of the recorded image is still in the store; anything else 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
+import sysconfig
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,12 @@ def _ocibuild_roots() -> list[Path]:
 
 
 def _installed() -> list[str]:
-    """The distributions (name and version) beside ocibuild: a new uv or compressor is a new key."""
-    site = Path(__file__).resolve().parents[1]
-    try:
-        return sorted(name for name in os.listdir(site) if name.endswith(".dist-info"))
-    except OSError:
-        return []
+    """The distributions (name and version) of the running environment: a new uv or compressor is a new key."""
+    names: set[str] = set()
+    for site in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
+        with contextlib.suppress(OSError):
+            names.update(name for name in os.listdir(site) if name.endswith(".dist-info"))
+    return sorted(names)
 
 
 def _hash_tree(h: Any, root: Path, skipped_at_root: frozenset[str]) -> None:

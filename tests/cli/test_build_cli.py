@@ -40,6 +40,7 @@ def project(tmp_path: Path) -> Path:
     return dest
 
 
+@pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_stdout_holds_only_the_result_line(project: Path, tmp_path: Path):
     result = ocibuild(str(project), "--cache-dir", str(tmp_path / "cache"), "--source-date-epoch", "0")
     assert result.returncode == 0, result.stderr
@@ -49,6 +50,7 @@ def test_stdout_holds_only_the_result_line(project: Path, tmp_path: Path):
     assert (project / ".ocibuild" / "image" / "index.json").exists()
 
 
+@pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_build_subcommand_tarball_image_refs_and_digest_file(project: Path, tmp_path: Path):
     refs, digest_file = tmp_path / "refs.txt", tmp_path / "digest.txt"
     result = ocibuild(
@@ -110,6 +112,7 @@ def test_platforms_take_a_comma_list():
     assert [str(p) for p in _platforms(["linux/amd64,linux/arm64", "linux/arm64"])] == ["linux/amd64", "linux/arm64"]
 
 
+@pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_same_inputs_give_the_same_digest_anywhere(project: Path, tmp_path: Path):
     other = tmp_path / "elsewhere" / "checkout"
     shutil.copytree(project, other)
@@ -152,6 +155,7 @@ def test_bad_input_is_one_line_and_exit_2(project: Path, tmp_path: Path, setup, 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_outputs_written_inside_the_project_never_go_into_the_image(project: Path, tmp_path: Path):
     args = [str(project), "-o", str(project / "image"), "--tarball", str(project / "image.tar"), "-q",
             "--cache-dir", str(tmp_path / "cache"), "--source-date-epoch", "0"]  # fmt: skip
@@ -186,6 +190,7 @@ def test_an_output_folder_that_is_not_a_layout_is_refused_and_left_intact(projec
     assert not (tmp_path / "cache").exists()  # refused before any work
 
 
+@pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_an_edited_blob_of_an_earlier_output_never_reaches_a_later_build(
     project: Path, tmp_path: Path, shared_cache: Path
 ):
