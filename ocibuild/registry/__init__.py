@@ -1,24 +1,33 @@
 """Registry transport: push images and indexes (exact manifest bytes, streamed and parallel blobs, mounts,
-bounded retries with resume) and pull them into OCI layouts; auth from env vars and docker's config.json.
+bounded retries with resume) and pull them into OCI layouts; auth from env vars, the containers auth files and
+docker's config.json. See docs/registry.md.
 
-Only ``ocibuild.oci`` and ``ocibuild.errors`` are imported from the rest of ocibuild.
+Only ``ocibuild.oci``, ``ocibuild.errors`` and ``ocibuild.progress`` are imported from the rest of ocibuild. Names
+load on first use, so that a submodule (a reference parser, say) can be used without oras and requests.
 """
 
-from ocibuild.registry.credentials import Credentials
-from ocibuild.registry.progress import PlainProgress, Progress, Recorder, RichProgress, default_progress
-from ocibuild.registry.pull import pull
-from ocibuild.registry.push import push
-from ocibuild.registry.reference import Reference, parse_reference
+from __future__ import annotations
 
-__all__ = [
-    "Credentials",
-    "PlainProgress",
-    "Progress",
-    "Recorder",
-    "Reference",
-    "RichProgress",
-    "default_progress",
-    "parse_reference",
-    "pull",
-    "push",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Credentials": "credentials",
+    "PlainProgress": "progress",
+    "Progress": "progress",
+    "Recorder": "progress",
+    "RichProgress": "progress",
+    "default_progress": "progress",
+    "pull": "pull_image",
+    "push": "push_image",
+    "Reference": "reference",
+    "parse_reference": "reference",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -18,7 +18,7 @@ from ocibuild.errors import BuildError, UserInputError
 from ocibuild.registry import Recorder
 from ocibuild.registry.client import MAX_MANIFEST
 from ocibuild.registry.deadline import Limits
-from ocibuild.registry.pull import pull
+from ocibuild.registry.pull_image import pull
 
 CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
 MANIFEST = json.dumps(
