@@ -61,7 +61,6 @@ __all__ = [
     "load_base_definition",
     "load_lock",
     "lock_base",
-    "lock_section",
     "read_lock",
     "read_section",
     "resolve_system_packages",
@@ -283,11 +282,6 @@ class SystemPackagesLock:
             "requested": list(self.requested),
             "platforms": {p: self.platforms[p] for p in sorted(self.platforms)},
         }
-
-
-def lock_section(lock: SystemPackagesLock) -> dict[str, Any]:
-    """The ``"debian"`` section of ``ocibuild.lock`` (JSON-ready, deterministic order)."""
-    return lock.section()
 
 
 def read_section(section: dict[str, Any]) -> SystemPackagesLock:
