@@ -1,0 +1,17 @@
+"""Files in, files out: returns the uploaded file under a name that says its type (for the playground's preview)."""
+
+import shutil
+import tempfile
+
+from cog import BasePredictor, Input, Path
+
+
+class Predictor(BasePredictor):
+    def predict(
+        self,
+        image: Path = Input(description="Any file; it comes back as out.<ext>"),  # noqa: B008
+        ext: str = Input(default="png", choices=["png", "wav", "json", "txt"]),
+    ) -> Path:
+        out = Path(tempfile.mkdtemp()) / f"out.{ext}"
+        shutil.copyfile(image, out)
+        return out
