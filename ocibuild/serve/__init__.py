@@ -103,6 +103,7 @@ def serve(
                             code = container.stop()
                             return code if code is not None else 128 + received[0]
 
+
 def _announce(url: str) -> None:
     print(f"ocibuild: serving on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
     print(url, flush=True)

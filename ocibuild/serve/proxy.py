@@ -376,4 +376,3 @@ def _make_handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
                 self.close_connection = True  # one side went away mid-body: both connections are closed
 
     return Handler
-

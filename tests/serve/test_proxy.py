@@ -59,7 +59,9 @@ def test_api_paths_are_forwarded(serve):
     invalid = client.predict({"prompt": "hi", "n": 20})
     assert invalid.status == 422
     assert invalid.json["detail"][0]["loc"] == ["body", "input", "n"]
-    started = client.post("/predictions", {"id": "async1", "input": {"prompt": "x"}}, headers={"Prefer": "respond-async"})
+    started = client.post(
+        "/predictions", {"id": "async1", "input": {"prompt": "x"}}, headers={"Prefer": "respond-async"}
+    )
     assert started.status == 202 and started.json == {"id": "async1", "status": "starting"}
     served.runner.wait_until("READY")
     assert client.request("GET", "/predictions").status == 405  # the runner's answer, passed through
@@ -179,7 +181,9 @@ def test_refuses_anything_but_the_api(serve):
     assert status == 405
     status, _, body = raw_request(port, "GET /health-check HTTP/1.1\r\nHost: rebound.example:8393\r\n\r\n")
     assert status == 403 and b"loopback" in body
-    evil = served.client.request("POST", "/predictions", {"input": {"prompt": "x"}}, headers={"Origin": "http://evil.example"})
+    evil = served.client.request(
+        "POST", "/predictions", {"input": {"prompt": "x"}}, headers={"Origin": "http://evil.example"}
+    )
     assert evil.status == 403
     same = served.client.request(
         "POST", "/predictions", {"input": {"prompt": "x"}}, headers={"Origin": f"http://127.0.0.1:{port}"}
