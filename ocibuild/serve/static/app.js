@@ -416,14 +416,15 @@
       drop.classList.remove("over");
       if (event.dataTransfer && event.dataTransfer.files.length) take(event.dataTransfer.files);
     });
-    const write = (value) => {
+    const write = (value, names) => {
       files = [];
       url.value = "";
       picker.value = "";
       const values = value === undefined || value === null ? [] : Array.isArray(value) ? value : [value];
       for (const item of values) {
         if (typeof item !== "string") continue;
-        if (item.startsWith("data:")) files.push({ name: "restored file", type: mimeOf(item), size: 0, dataUrl: item });
+        const name = (names && names[files.length]) || `file${files.length + 1}`;
+        if (item.startsWith("data:")) files.push({ name, type: mimeOf(item), size: 0, dataUrl: item });
         else url.value = item;
       }
       show();
@@ -931,11 +932,25 @@
     return text === undefined || text.length <= KEEP_LIMIT ? value : "(too large to keep)";
   }
 
+  function scrub(value, secrets) {
+    // secrets never go to localStorage, not even echoed back in an output or error
+    if (!secrets.length || value === null || value === undefined) return value;
+    let text = JSON.stringify(value);
+    for (const secret of secrets) text = text.split(JSON.stringify(secret).slice(1, -1)).join("**********");
+    return JSON.parse(text);
+  }
+
   function remember(run, body) {
     const input = {};
+    const secrets = [];
+    const files = {};
     for (const spec of state.fields) {
       if (!(spec.name in run.input)) continue;
-      if (spec.control.secret) continue; // secrets never go to localStorage
+      if (spec.control.names) files[spec.name] = spec.control.names();
+      if (spec.control.secret) {
+        if (typeof run.input[spec.name] === "string" && run.input[spec.name]) secrets.push(run.input[spec.name]);
+        continue;
+      }
       input[spec.name] = keepable(run.input[spec.name]);
     }
     const entry = {
@@ -943,8 +958,9 @@
       at: Date.now(),
       status: body.status,
       input,
-      output: keepable(body.output === undefined ? null : body.output),
-      error: body.error || null,
+      files,
+      output: scrub(keepable(body.output === undefined ? null : body.output), secrets),
+      error: scrub(body.error || null, secrets),
       metrics: body.metrics || {},
     };
     const items = [entry, ...loadHistory().filter((item) => item.id !== run.id)].slice(0, HISTORY_LIMIT);
@@ -984,7 +1000,8 @@
     for (const spec of state.fields) {
       if (spec.control.secret) continue;
       const value = item.input[spec.name];
-      spec.control.write(value === "(too large to keep)" ? undefined : value === undefined ? spec.def : value);
+      const names = (item.files || {})[spec.name];
+      spec.control.write(value === "(too large to keep)" ? undefined : value === undefined ? spec.def : value, names);
     }
     resetOutput();
     $("output").setAttribute("aria-busy", "false");
@@ -1034,7 +1051,7 @@
     for (const [name, value] of Object.entries(input)) {
       if (secrets[name]) {
         shown[name] = marker(name);
-        subst[name] = `'"$${secrets[name]}"'`;
+        subst[name] = `"'"$${secrets[name]}"'"`;
       } else if (files[name]) {
         const values = Array.isArray(value) ? value : [value];
         const parts = values.map((v, i) => {
