@@ -100,7 +100,7 @@ def test_form_has_one_control_per_input_and_runs(driver, serve, tmp_path):
     curl = page.find("#snippet").text
     assert f"{served.url}predictions".replace("//predictions", "/predictions") in curl
     assert "s3cret" not in curl, curl
-    assert '"token":"\'"$TOKEN"\'"' in curl, curl
+    assert '"token": "\'"$TOKEN"\'"' in curl, curl
     assert "base64 -w0 'note.txt'" in curl, curl
     page.find("#tab-python").click()
     python = page.find("#snippet").text

@@ -51,12 +51,20 @@
     return merged;
   }
 
+  function titleCase(name) {
+    return name
+      .split(/[_\s]+/)
+      .filter(Boolean)
+      .map((word) => word[0].toUpperCase() + word.slice(1))
+      .join(" ");
+  }
+
   function describe(name, raw, required) {
     const prop = flatten(raw);
     const spec = {
       name,
       prop,
-      title: raw.title || prop.title || name,
+      title: raw.title || titleCase(name),
       description: raw.description || (prop.description !== "An enumeration." ? prop.description : "") || "",
       required,
       nullable: !!prop.nullable,
@@ -103,7 +111,7 @@
 
   function describeLine(spec) {
     const parts = [];
-    if (spec.description) parts.push(spec.description);
+    if (spec.description) parts.push(/[.!?:]$/.test(spec.description.trim()) ? spec.description.trim() : spec.description.trim() + ".");
     const p = spec.prop;
     if (spec.min !== undefined && spec.max !== undefined) parts.push(`Range ${spec.min} to ${spec.max}.`);
     else if (spec.min !== undefined) parts.push(`At least ${spec.min}.`);
@@ -1063,7 +1071,7 @@
         subst[name] = Array.isArray(value) ? `[${parts.join(", ")}]` : parts[0];
       } else shown[name] = value;
     }
-    let body = JSON.stringify({ input: shown });
+    let body = JSON.stringify({ input: shown }, null, 2);
     body = body.replace(/'/g, "'\\''");
     for (const [name, replacement] of Object.entries(subst)) body = body.replace(JSON.stringify(marker(name)), replacement);
     const lines = [];
