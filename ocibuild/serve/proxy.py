@@ -308,6 +308,7 @@ def _make_handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
             (the runner cancels a sync prediction whose client went away) and raise ``_ClientGone``."""
             done = threading.Event()
             gone: list[bool] = []
+            upstream_sock = upstream.sock  # http.client drops its reference once a response takes the socket
 
             def watch() -> None:
                 client = self.connection
@@ -316,9 +317,8 @@ def _make_handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
                         readable = select.select([client], [], [], 0.2)[0]
                         if readable and not client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
                             gone.append(True)
-                            with contextlib.suppress(OSError):
-                                assert upstream.sock is not None
-                                upstream.sock.shutdown(socket.SHUT_RDWR)
+                            with contextlib.suppress(OSError, AttributeError):
+                                upstream_sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
                             return
                         if readable:  # a pipelined next request: not a hang-up
                             done.wait(0.2)
