@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 MAX_BODY = 100 * 1024 * 1024 + 65536  # the runner's own limit (100 MiB) plus room for the envelope
 UPSTREAM_CONNECT_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 120.0
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -109,7 +110,7 @@ class Proxy:
         self.upstream = (upstream_host, upstream_port)
         self.playground = playground
         self.page = render_page(title) if playground else b""
-        self.loopback_only = _is_loopback(host) or host in ("",)
+        self.loopback_only = _is_loopback(host)
         handler = _make_handler(self)
         server_class = _V6Server if ":" in host else http.server.ThreadingHTTPServer
         server_class.daemon_threads = True
@@ -156,6 +157,7 @@ class _ClientGone(Exception):
 def _make_handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT_S  # a socket timeout: idle keep-alive connections and stalled clients are dropped
         server_version = "ocibuild-serve"
         sys_version = ""
 
@@ -215,8 +217,8 @@ def _make_handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
             if proxy.loopback_only and host is not None and not _is_loopback(_host_name(host)):
                 return f"Host {host!r} is not a loopback name"
             origin = self.headers.get("Origin")
-            if origin and origin != "null" and host is not None and urlsplit(origin).netloc.lower() != host.lower():
-                return f"cross-origin request from {origin} refused"
+            if origin and (host is None or urlsplit(origin).netloc.lower() != host.lower()):
+                return f"cross-origin request from {origin} refused"  # "null" (sandboxed frames, files) included
             return None
 
         def _wants_html(self) -> bool:

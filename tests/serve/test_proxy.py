@@ -185,6 +185,10 @@ def test_refuses_anything_but_the_api(serve):
         "POST", "/predictions", {"input": {"prompt": "x"}}, headers={"Origin": "http://evil.example"}
     )
     assert evil.status == 403
+    for origin in ("null", f"http://127.0.0.1:{port}.evil.example"):
+        refused = served.client.request("POST", "/shutdown", raw=b"", headers={"Origin": origin})
+        assert refused.status == 403
+    assert served.runner.client.get("/health-check").json["status"] == "READY"
     same = served.client.request(
         "POST", "/predictions", {"input": {"prompt": "x"}}, headers={"Origin": f"http://127.0.0.1:{port}"}
     )

@@ -1201,7 +1201,7 @@
     try {
       const response = await fetch("/health-check", { cache: "no-store" });
       body = await response.json();
-      status = body.status || "UNKNOWN";
+      status = response.ok ? body.status || "UNKNOWN" : "UNREACHABLE"; // 502: the container's server is not up yet
     } catch (_) {
       status = "UNREACHABLE";
     }
