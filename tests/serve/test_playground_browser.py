@@ -144,6 +144,14 @@ def test_streamed_text_appears_as_it_arrives(driver, serve):
     assert "words" in page.find("#metrics").text
     assert "-H 'Accept: text/event-stream'" in page.find("#snippet").text
     page.screenshot("stream")
+    # cancel mid-stream: the words so far stay, the status says canceled
+    page.fill("words", "50")
+    page.find("#run").click()
+    wait_for(lambda: "w2" in page.output_text(), what="the second run's words")
+    page.find("#cancel").click()
+    page.wait_status("canceled", timeout=10)
+    assert "w49" not in page.output_text()
+    served.runner.wait_until("READY", timeout=10)
 
 
 def test_cancel_stops_a_running_prediction(driver, serve):
@@ -246,3 +254,37 @@ def test_data_url_payload_is_what_the_runner_received(serve, tmp_path):
     payload = base64.b64encode(png_encode(2, 2, sample_pixels(2, 2))).decode()
     reply = served.client.predict({"image": f"data:image/png;base64,{payload}"})
     assert reply.json["output"] == f"data:image/png;base64,{payload}"
+
+
+def test_copied_snippets_run_as_shown(driver, serve, tmp_path):
+    """The curl and Python snippets for a filled form (a file, a secret, a list) give the page's own result when
+    run by bash and Python, with the file beside them and the secret in the environment."""
+    import os
+    import subprocess
+    import sys
+
+    served = serve("echo")
+    page = open_page(driver, served)
+    upload = tmp_path / "it's a file.txt"
+    upload.write_text("file body")
+    page.find("#in-image").send_keys(str(upload))
+    wait_for(lambda: "a file.txt" in page.find('.field[data-name="image"] .preview').text, what="the preview")
+    page.fill("prompt", "it's")
+    page.fill("token", "t0k")
+    page.find("#in-items").click()
+    page.find('[aria-label="Items item 1"]').send_keys("7")
+    page.find("#run").click()
+    page.wait_status("succeeded")
+    expected = page.output_text()
+    assert expected == "it's|1.0|False|ab|[7]|None|t0k|file body"
+    env = {**os.environ, "TOKEN": "t0k"}
+    wait_for(lambda: "base64 -w0" in page.find("#snippet").get_attribute("textContent"), what="the curl snippet")
+    curl = page.find("#snippet").get_attribute("textContent")
+    done = subprocess.run(["bash", "-c", curl], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(done.stdout)["output"] == expected, (curl, done.stderr)
+    page.find("#tab-python").click()
+    python = page.find("#snippet").get_attribute("textContent")
+    done = subprocess.run(
+        [sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == f"succeeded {expected}", (python, done.stderr)
