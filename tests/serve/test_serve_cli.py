@@ -39,3 +39,32 @@ def test_page_title_is_the_project_name():
     assert title_for(str(REPO / "examples" / "streaming")) == "streaming"
     assert title_for(str(REPO / "examples" / "streaming" / "cog.yaml")) == "streaming"
     assert title_for("registry.example/team/model:1") == "registry.example/team/model:1"
+
+
+def test_ipv6_loopback_listener():
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    from ocibuild.serve.proxy import Proxy
+
+    with Proxy(1, "::1", 0) as proxy:
+        assert proxy.url.startswith("http://[::1]:")
+        with socket.create_connection(("::1", proxy.port), timeout=5) as sock:
+            sock.sendall(f"GET /playground HTTP/1.1\r\nHost: [::1]:{proxy.port}\r\nConnection: close\r\n\r\n".encode())
+            assert sock.recv(64).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.integration
+def test_the_wheel_ships_the_page(tmp_path):
+    """``packages = ["ocibuild"]`` takes the static files along (hatch includes package data)."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    uv = shutil.which("uv") or str(REPO / ".venv" / "bin" / "uv")
+    subprocess.run([uv, "build", "--wheel", "-q", "-o", str(tmp_path)], cwd=REPO, check=True, timeout=300)
+    (wheel,) = tmp_path.glob("ocibuild-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("index.html", "app.js", "style.css", "favicon.svg"):
+        assert f"ocibuild/serve/static/{name}" in names
