@@ -765,7 +765,8 @@
     const seconds = body && body.metrics && typeof body.metrics.predict_time === "number" ? body.metrics.predict_time : (performance.now() - run.started) / 1000;
     const names = { starting: "Starting…", processing: "Running…", succeeded: "Succeeded", failed: "Failed", canceled: "Canceled" };
     const text = names[status] || status;
-    return status === "starting" || status === "processing" ? text : `${text} in ${seconds.toFixed(2)} s.`;
+    const took = seconds < 1 ? `${Math.max(1, Math.round(seconds * 1000))} ms` : `${seconds.toFixed(2)} s`;
+    return status === "starting" || status === "processing" ? text : `${text} in ${took}.`;
   }
 
   // -- output rendering ----------------------------------------------------------------------------------
