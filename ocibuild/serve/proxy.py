@@ -113,7 +113,6 @@ class Proxy:
         self.loopback_only = _is_loopback(host)
         handler = _make_handler(self)
         server_class = _V6Server if ":" in host else http.server.ThreadingHTTPServer
-        server_class.daemon_threads = True
         self.server = server_class((host, port), handler)
         self.thread: threading.Thread | None = None
 
