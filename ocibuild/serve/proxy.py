@@ -243,7 +243,7 @@ def _make_handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
         def _drain_body(self) -> None:
             with contextlib.suppress(Exception):
                 length = int(self.headers.get("Content-Length") or 0)
-                if 0 < length <= MAX_BODY:
+                if 0 < length <= 1 << 20:  # a small refused body is read so the client sees the answer
                     self.rfile.read(length)
 
         # -- forwarding ---------------------------------------------------------------------------------
