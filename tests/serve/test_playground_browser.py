@@ -288,3 +288,22 @@ def test_copied_snippets_run_as_shown(driver, serve, tmp_path):
         [sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == f"succeeded {expected}", (python, done.stderr)
+
+
+def test_a_list_of_files_is_sent_in_order(driver, serve, tmp_path):
+    served = serve("media")
+    page = open_page(driver, served)
+    assert page.field("more").get_attribute("data-kind") == "files"
+    assert page.find("#in-more").get_attribute("multiple") is not None
+    paths = []
+    for name, text in (("a.txt", "first,"), ("b.txt", "second,"), ("c.txt", "third")):
+        (tmp_path / name).write_text(text)
+        paths.append(tmp_path / name)
+    page.find("#in-image").send_keys(str(paths[0]))
+    page.find("#in-more").send_keys("\n".join(str(p) for p in paths[1:]))
+    wait_for(lambda: len(page.find_all('.field[data-name="more"] .preview-item')) == 2, what="two previews")
+    page.find('#in-ext option[value="3"]').click()  # txt
+    page.find("#run").click()
+    page.wait_status("succeeded")
+    assert wait_for(lambda: page.find("#output pre.json").text) == "first,second,third"
+    assert page.find("#output a.download").get_attribute("download") == "output.txt"
