@@ -162,6 +162,10 @@ def make_parser() -> argparse.ArgumentParser:
     predict.add_argument("--setup-timeout", type=float, default=300.0, help="seconds setup() may take")
     _add_run_options(predict)
     _add_common(predict)
+
+    from ocibuild.serve.command import add_parser as add_serve_parser
+
+    add_serve_parser(sub, _add_run_options, _add_common)
     return parser
 
 
@@ -526,6 +530,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if result.status == "succeeded" else 1
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ocibuild.serve.command import run as serve
+
+    store = _open_store(args)
+    return serve(args, store, lambda: _resolve_image(args, store))
+
+
 def _cmd_login(args: argparse.Namespace) -> int:
     from ocibuild.registry.login import ask_credentials, login
 
@@ -555,6 +566,7 @@ COMMANDS = {
     "schema": _cmd_schema,
     "run": _cmd_run,
     "predict": _cmd_predict,
+    "serve": _cmd_serve,
     "lock": _cmd_lock,
     "plan": _cmd_plan,
     "push": _cmd_push,

@@ -5,7 +5,8 @@ set -euo pipefail
 need=()
 for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci runc:runc busybox:busybox-static \
             pigz:pigz mmdebstrap:mmdebstrap gpgv:gpgv htpasswd:apache2-utils podman:podman ldconfig:libc-bin \
-            slirp4netns:slirp4netns nsenter:util-linux; do
+            slirp4netns:slirp4netns nsenter:util-linux chromium:chromium \
+            chromedriver:chromium-driver; do
     tool="${pair%%:*}"; pkg="${pair#*:}"
     command -v "$tool" >/dev/null 2>&1 || need+=("$pkg")
 done

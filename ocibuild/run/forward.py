@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
@@ -43,6 +44,7 @@ def _serve(listener: socket.socket, port: int) -> None:
 
 
 def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: ocibuild stops us
     parent = int(argv[0])
     for pair in argv[1:]:
         fd, _, port = pair.partition(":")
