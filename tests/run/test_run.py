@@ -268,6 +268,7 @@ def test_a_run_reaches_the_outside_but_not_the_hosts_loopback(
 ) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("outside")
+    before = _slirps()  # other runs on this machine (concurrent tests) may have their own
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
     with (
         http.server.ThreadingHTTPServer(("0.0.0.0", 0), handler) as outside,
@@ -284,4 +285,8 @@ def test_a_run_reaches_the_outside_but_not_the_hosts_loopback(
             server.shutdown()
     assert code == 0
     assert capfd.readouterr().out.splitlines() == ["outside", "refused", "nameserver 10.0.2.3"]
-    assert not [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith("/usr/bin/slirp4netns")]
+    assert not _slirps() - before, "this run's slirp4netns outlived it"
+
+
+def _slirps() -> set[str]:
+    return {p.name for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith("/usr/bin/slirp4netns")}
