@@ -52,7 +52,7 @@ def test_config_carries_the_cog_contract(project: Path, shared_cache: Path):
     assert config["ExposedPorts"] == {"5000/tcp": {}}
     assert env["COG_PREDICT_TYPE_STUB"] == "predict.py:Predictor"
     assert env["PYTHONUNBUFFERED"] == "1" and env["HELLO"] == "world"
-    assert env["NVIDIA_VISIBLE_DEVICES"] == "all" and env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "all" and env["NVIDIA_DRIVER_CAPABILITIES"] == "all"  # as Cog sets it
     labels = config["Labels"]
     assert set(labels) >= {
         "run.cog.version",
