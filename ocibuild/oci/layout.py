@@ -85,7 +85,8 @@ def write_layout(
         known = _read_verified(directory)
         verified: dict[str, list[int]] = {}
         sources = iter_blob_sources(target)
-        sources += [s for artifact in referrers for s in artifact.blob_sources() if s[0] not in dict(sources)]
+        for artifact in referrers:
+            sources += [s for s in artifact.blob_sources() if s[0] not in {d for d, _ in sources}]
         placed: list[Path] = []
         try:
             for digest, source in sources:
@@ -94,7 +95,8 @@ def write_layout(
                     placed.append(dest)
                 verified[digest] = _fingerprint(dest.lstat())
             _write_file(directory / VERIFIED_FILE, canonical_json(verified))
-            _write_file(directory / "index.json", canonical_json(_index(_entries(target, ref_names) + [a.descriptor() for a in referrers])))
+            entries = _entries(target, ref_names) + [a.descriptor() for a in referrers]
+            _write_file(directory / "index.json", canonical_json(_index(entries)))
         except BaseException:
             for path in placed:
                 path.unlink(missing_ok=True)
