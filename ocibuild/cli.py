@@ -66,6 +66,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_resolve_options(build)
     _add_registry_options(build)
     _add_common(build)
+    _attest_commands().add_build_options(build)
 
     lock = sub.add_parser("lock", help="resolve every input again (base included) and rewrite ocibuild.lock")
     lock.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
@@ -131,7 +132,15 @@ def make_parser() -> argparse.ArgumentParser:
     predict.add_argument("--setup-timeout", type=float, default=300.0)
     _add_run_options(predict)
     _add_common(predict)
+    _attest_commands().add_commands(sub, _add_common, _add_registry_options)
     return parser
+
+
+def _attest_commands():
+    """``ocibuild.attest.commands``: SBOM and provenance options and commands (imported when the parser is made)."""
+    from ocibuild.attest import commands
+
+    return commands
 
 
 def _add_resolve_options(p: argparse.ArgumentParser) -> None:
@@ -253,10 +262,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
-    if hit is not None:
+    attached = _attest_commands().recall(store, hit[0].digest, args) if hit is not None else None
+    if hit is not None and attached is not None:
         target, sde = hit
         reporter.step(f"unchanged since the last build (project, lock, options and ocibuild): {target.digest}")
-        _emit(write_outputs(target, output, args.tarball, args.tag, reporter, sde), target.digest, args)
+        _emit(write_outputs(target, output, args.tarball, args.tag, reporter, sde, attached), target.digest, args)
         return 0
 
     from ocibuild.cog.build import build_project
@@ -275,9 +285,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
         remember(store, memo, result.target, result.source_date_epoch)
     target_ref = _push_target(result.loaded.config)
     refs = args.tag or ([target_ref] if args.push and target_ref else [])
-    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch)
+    platforms = [str(p) for p in _platforms(args.platform)]
+    attached = _attest_commands().build_attestations(result, args, store, platforms)
+    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch, attached)
     if args.push:
-        lines = _push(result.target, refs, args)
+        lines = _push(result.target, refs, args, attached)
     _emit(lines, result.digest, args)
     return 0
 
@@ -306,10 +318,10 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | N
     return memo_key(project, options, _inside(project, [output, args.tarball]))
 
 
-def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
+def _push(target, refs: list[str], args: argparse.Namespace, referrers=()) -> list[str]:
     from ocibuild.registry import Progress, default_progress, push
 
-    return push(
+    lines = push(
         target,
         refs,
         jobs=args.jobs,
@@ -317,6 +329,12 @@ def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
         progress=Progress() if args.quiet else default_progress(),
         known_blobs_file=(args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json",
     )
+    if referrers:  # SBOM and provenance, after the image they refer to
+        from ocibuild.registry.referrers import push_referrers
+
+        for note in push_referrers(referrers, refs, insecure_registries=tuple(args.insecure_registry)):
+            Reporter(quiet=args.quiet).step(note)
+    return lines
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
@@ -356,7 +374,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
     target = load_layout_or_archive(args.layout, _open_store(args))
-    lines = _push(target, args.refs, args)
+    lines = _push(target, args.refs, args, _attest_commands().layout_referrers(args.layout))
     _emit(lines, target.digest, args)
     return 0
 
@@ -492,6 +510,10 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_attestation(args: argparse.Namespace) -> int:
+    return _attest_commands().cmd_show(args, _open_store(args))
+
+
 COMMANDS = {
     "build": _cmd_build,
     "schema": _cmd_schema,
@@ -504,6 +526,8 @@ COMMANDS = {
     "login": _cmd_login,
     "logout": _cmd_logout,
     "prune": _cmd_prune,
+    "sbom": _cmd_attestation,
+    "provenance": _cmd_attestation,
 }
 """Every subcommand and the function that carries it out."""
 

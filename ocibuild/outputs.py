@@ -3,10 +3,12 @@ one ``...@sha256:`` line per image on stdout, the files behind ``--image-refs`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci.archive import write_archive
+from ocibuild.oci.artifact import Artifact
 from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, check_output_dir, write_layout
@@ -36,10 +38,12 @@ def write_outputs(
     tags: list[str],
     reporter: Reporter,
     source_date_epoch: int,
+    referrers: Sequence[Artifact] = (),
 ) -> list[str]:
-    """Write the layout (and tarball); return the result lines for stdout."""
+    """Write the layout (and tarball); return the result lines for stdout. ``referrers`` (SBOM, provenance) are
+    listed in the layout beside the image."""
     try:
-        write_layout(layout_dir, target, layout_ref_names(tags))
+        write_layout(layout_dir, target, layout_ref_names(tags), referrers)
     except OSError as exc:
         raise UserInputError(f"--output {layout_dir}: cannot write: {exc.strerror or exc}") from None
     except LayoutError as exc:
