@@ -44,7 +44,7 @@ def _spdx_id(c: Component) -> str:
 
 def _comment(c: Component) -> str:
     where = f"layer {c.layer} ({c.layer_name})" if c.layer else "layer unknown"
-    extra = "".join(f"; {k}={v}" for k, v in sorted(c.extra.items()) if v)
+    extra = "".join(f"; {k}={v}" for k, v in sorted({**c.extra, "url": c.url}.items()) if v)
     return f"{c.kind} on {c.platform}, in {where}{extra}"
 
 
@@ -66,6 +66,7 @@ def spdx_document(subject: Subject, components: Sequence[Component]) -> bytes:
         SpdxNoAssertion,
     )
     from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+    from spdx_tools.spdx.validation.uri_validators import validate_download_location
     from spdx_tools.spdx.writer.write_utils import convert
 
     purposes = {
@@ -104,7 +105,7 @@ def spdx_document(subject: Subject, components: Sequence[Component]) -> bytes:
             Package(
                 _spdx_id(c),
                 c.name,
-                c.url or SpdxNoAssertion(),
+                c.url if c.url and not validate_download_location(c.url) else SpdxNoAssertion(),
                 version=c.version or None,
                 files_analyzed=False,
                 checksums=[Checksum(ChecksumAlgorithm.SHA256, c.sha256)] if c.sha256 else [],
