@@ -42,7 +42,7 @@ def test_every_example_has_a_lock():
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_spdx_of_every_example_validates_and_lists_every_locked_package(name: str, tmp_path: Path):
-    sections, image, found = _example(name)
+    sections, _, found = _example(name)
     packages = _spdx_packages(spdx_document(SUBJECT, found), tmp_path)
     from packageurl import PackageURL
 
