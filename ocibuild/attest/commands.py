@@ -112,6 +112,8 @@ def cmd_show(args: argparse.Namespace, store: Store) -> int:
     types = _types(args)
     path = Path(args.image)
     local = path.exists()
+    if not local and args.image.startswith(("/", "./", "../", "~")):
+        raise UserInputError(f"{args.image}: no such file or directory")
     document = _from_local(path, types, store) if local else _from_registry(args.image, types, args.insecure_registry)
     sys.stdout.buffer.write(document)
     sys.stdout.flush()
