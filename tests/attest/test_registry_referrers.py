@@ -78,7 +78,8 @@ def test_a_new_referrer_is_added_to_the_fallback_list(pushed, attested, registry
     subject = Descriptor("application/vnd.oci.image.manifest.v1+json", attested.digest, len(_raw(ref)))
     note = build_artifact("application/vnd.example.note", subject, [("text/plain", b"reviewed\n")])
     lines = push_referrers([note], [ref])
-    assert lines == [f"{registry.host}/attest/hello:{referrers_tag(attested.digest)}: 3 referrer(s) of {attested.digest}"]
+    tag = referrers_tag(attested.digest)
+    assert lines == [f"{registry.host}/attest/hello:{tag}: 3 referrer(s) of {attested.digest}"]
     found, client = list_referrers(ref)
     assert found.digest == attested.digest
     assert sorted(d.artifact_type for d in found.referrers) == sorted([SPDX, INTOTO, "application/vnd.example.note"])
