@@ -67,6 +67,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_registry_options(build)
     _add_common(build)
     _attest_commands().add_build_options(build)
+    _attest_commands().add_sign_option(build)
 
     lock = sub.add_parser("lock", help="resolve every input again (base included) and rewrite ocibuild.lock")
     lock.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
@@ -89,6 +90,7 @@ def make_parser() -> argparse.ArgumentParser:
     push.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once")
     push.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
     push.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
+    _attest_commands().add_sign_option(push)
     _add_registry_options(push)
     _add_common(push)
 
@@ -259,6 +261,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError(f"--tarball {args.tarball}: is a directory")
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
+    _attest_commands().check_sign_key(args)
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
@@ -334,6 +337,9 @@ def _push(target, refs: list[str], args: argparse.Namespace, referrers=()) -> li
 
         for note in push_referrers(referrers, refs, insecure_registries=tuple(args.insecure_registry)):
             Reporter(quiet=args.quiet).step(note)
+    if getattr(args, "sign_key", None):
+        for signed in _attest_commands().sign_refs(refs, args.sign_key, args.insecure_registry):
+            Reporter(quiet=args.quiet).step(f"signed {signed}")
     return lines
 
 
@@ -373,6 +379,7 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
+    _attest_commands().check_sign_key(args)
     target = load_layout_or_archive(args.layout, _open_store(args))
     lines = _push(target, args.refs, args, _attest_commands().layout_referrers(args.layout))
     _emit(lines, target.digest, args)
@@ -514,6 +521,14 @@ def _cmd_attestation(args: argparse.Namespace) -> int:
     return _attest_commands().cmd_show(args, _open_store(args))
 
 
+def _cmd_sign(args: argparse.Namespace) -> int:
+    return _attest_commands().cmd_sign(args)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    return _attest_commands().cmd_verify(args)
+
+
 COMMANDS = {
     "build": _cmd_build,
     "schema": _cmd_schema,
@@ -528,6 +543,8 @@ COMMANDS = {
     "prune": _cmd_prune,
     "sbom": _cmd_attestation,
     "provenance": _cmd_attestation,
+    "sign": _cmd_sign,
+    "verify": _cmd_verify,
 }
 """Every subcommand and the function that carries it out."""
 

@@ -29,8 +29,34 @@ def add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-provenance", action="store_true", help="do not attach SLSA v1 provenance")
 
 
+def add_sign_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sign-key", type=Path, help="after pushing, sign each reference with this PEM EC private key")
+
+
+def check_sign_key(args: argparse.Namespace) -> None:
+    """Refuse an unusable ``--sign-key`` (or one without ``--push``) before any work is done."""
+    if getattr(args, "sign_key", None) is None:
+        return
+    if getattr(args, "push", True) is False:
+        raise UserInputError("--sign-key: signatures live in the registry; add --push")
+    from ocibuild.attest.sign import load_private_key
+
+    load_private_key(args.sign_key)
+
+
 def add_commands(sub: Any, add_common: Any, add_registry_options: Any) -> None:
-    """``ocibuild sbom`` and ``ocibuild provenance``."""
+    """``ocibuild sbom``, ``ocibuild provenance``, ``ocibuild sign`` and ``ocibuild verify``."""
+    sign = sub.add_parser("sign", help="sign a pushed image (cosign-compatible; podman/skopeo sigstoreSigned)")
+    sign.add_argument("image", help="REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
+    sign.add_argument("--key", type=Path, required=True, help="PEM EC (P-256) private key ($COSIGN_PASSWORD)")
+    add_registry_options(sign)
+    add_common(sign)
+    verify = sub.add_parser("verify", help="check an image's signature and that its provenance names it")
+    verify.add_argument("image", help="REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...")
+    verify.add_argument("--key", type=Path, required=True, help="PEM public key")
+    verify.add_argument("--signature-only", action="store_true", help="do not require SLSA provenance")
+    add_registry_options(verify)
+    add_common(verify)
     for name, what in (("sbom", "the SBOM"), ("provenance", "the SLSA provenance")):
         p = sub.add_parser(name, help=f"print {what} attached to an image (layout, tarball or registry reference)")
         p.add_argument("image", help="an OCI layout, a dual tarball or REGISTRY/REPO:TAG")
@@ -147,3 +173,59 @@ def _from_registry(ref: str, types: list[str], insecure: list[str]) -> bytes:
             if descriptor.artifact_type == wanted_type:
                 return fetch_document(client, subject, descriptor)[1]
     raise UserInputError(f"{ref}: no {' or '.join(types)} attached to {subject.digest}")
+
+
+def sign_refs(refs: list[str], key_path: Path, insecure: list[str]) -> list[str]:
+    """Sign what each reference names now; returns ``REF@digest`` for each."""
+    from ocibuild.attest.sign import load_private_key, sign_payload, simple_signing_payload
+    from ocibuild.registry.reference import parse_reference
+    from ocibuild.registry.signatures import _client, push_signature, resolve_digest
+
+    key = load_private_key(key_path)
+    lines = []
+    for ref in refs:
+        parsed = parse_reference(ref)
+        digest = resolve_digest(_client(parsed, insecure, None), parsed)
+        identity = f"{parsed.name}:{parsed.tag}" if parsed.tag else parsed.name
+        payload = simple_signing_payload(identity, digest)
+        push_signature(str(parsed), digest, payload, sign_payload(key, payload), insecure_registries=tuple(insecure))
+        lines.append(parsed.with_digest(digest))
+    return lines
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    for line in sign_refs([args.image], args.key, args.insecure_registry):
+        print(line, flush=True)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when a signature verifies with the key and the provenance's subject is the image; else 1."""
+    from ocibuild.attest.provenance import check_subject
+    from ocibuild.attest.sign import load_public_key, verify_payload
+    from ocibuild.errors import BuildError
+    from ocibuild.registry.signatures import fetch_signatures
+
+    key = load_public_key(args.key)
+    signed, _ = fetch_signatures(args.image, insecure_registries=tuple(args.insecure_registry))
+    if not signed.signatures:
+        raise BuildError(f"{args.image}: no signature for {signed.digest}")
+    problems = []
+    for payload, signature in signed.signatures:
+        try:
+            verify_payload(key, payload, signature, signed.digest, signed.reference.name)
+            break
+        except BuildError as exc:
+            problems.append(str(exc))
+    else:
+        raise BuildError(f"{args.image}@{signed.digest}: {problems[0]}")
+    if not args.signature_only:
+        statement = _from_registry(
+            f"{signed.reference.name}@{signed.digest}", [PROVENANCE_TYPE], args.insecure_registry
+        )
+        try:
+            check_subject(statement, [signed.digest])
+        except ValueError as exc:
+            raise BuildError(f"{args.image}: {exc}") from None
+    print(f"{signed.reference.with_digest(signed.digest)}", flush=True)
+    return 0
