@@ -220,12 +220,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         raise BuildError(f"{args.image}@{signed.digest}: {problems[0]}")
     if not args.signature_only:
-        statement = _from_registry(
-            f"{signed.reference.name}@{signed.digest}", [PROVENANCE_TYPE], args.insecure_registry
-        )
+        by_digest = f"{signed.reference.name}@{signed.digest}"
         try:
-            check_subject(statement, [signed.digest])
-        except ValueError as exc:
+            check_subject(_from_registry(by_digest, [PROVENANCE_TYPE], args.insecure_registry), [signed.digest])
+        except (ValueError, UserInputError) as exc:  # a missing or foreign provenance fails the check
             raise BuildError(f"{args.image}: {exc}") from None
     print(f"{signed.reference.with_digest(signed.digest)}", flush=True)
     return 0
