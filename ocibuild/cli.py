@@ -380,8 +380,9 @@ def _cmd_push(args: argparse.Namespace) -> int:
     for name in ("image_refs", "digest_file"):
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
     _attest_commands().check_sign_key(args)
-    target = load_layout_or_archive(args.layout, _open_store(args))
-    lines = _push(target, args.refs, args, _attest_commands().layout_referrers(args.layout))
+    store = _open_store(args)
+    target = load_layout_or_archive(args.layout, store)
+    lines = _push(target, args.refs, args, _attest_commands().layout_referrers(args.layout, store))
     _emit(lines, target.digest, args)
     return 0
 

@@ -55,7 +55,7 @@ def write_outputs(
             raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
         repo_tags = [t if ":" in t.rsplit("/", 1)[-1] else f"{t}:latest" for t in tags] or ["ocibuild/image:latest"]
         try:
-            write_archive(tarball, target, repo_tags, source_date_epoch)
+            write_archive(tarball, target, repo_tags, source_date_epoch, referrers)
         except OSError as exc:
             raise UserInputError(f"--tarball {tarball}: cannot write: {exc.strerror or exc}") from None
         reporter.step(f"wrote tarball {tarball}")

@@ -113,12 +113,20 @@ def build_attestations(result: Any, args: argparse.Namespace, store: Store, plat
     return artifacts
 
 
-def layout_referrers(spec: str) -> list[Artifact]:
-    """The artifacts an OCI layout directory lists beside its image (for ``ocibuild push``)."""
-    path = Path(spec)
-    if not path.is_dir():
-        return []
+def _layout_dir(path: Path, store: Store) -> Path:
+    """``path`` itself for a layout directory, else the layout inside a dual tarball."""
+    if path.is_dir():
+        return path
+    from ocibuild.image_source import archive_layout
+
+    return archive_layout(path, store)
+
+
+def layout_referrers(spec: str, store: Store) -> list[Artifact]:
+    """The artifacts a layout (or dual tarball) lists beside its image (for ``ocibuild push``)."""
     from ocibuild.oci.layout import read_blob, read_referrers
+
+    path = _layout_dir(Path(spec), store)
 
     out = []
     for descriptor, manifest in read_referrers(path):
@@ -151,14 +159,13 @@ def _from_local(path: Path, types: list[str], store: Store) -> bytes:
     from ocibuild.oci.layout import LayoutError, read_blob, read_referrers
 
     target = load_layout_or_archive(str(path), store)
-    if not path.is_dir():
-        raise UserInputError(f"{path}: a tarball carries no attestations; read them from the OCI layout")
+    layout = _layout_dir(path, store)
     try:
-        found = [(d, m) for d, m in read_referrers(path) if (m.get("subject") or {}).get("digest") == target.digest]
+        found = [(d, m) for d, m in read_referrers(layout) if (m.get("subject") or {}).get("digest") == target.digest]
         for wanted_type in types:
             for descriptor, manifest in found:
                 if descriptor.artifact_type == wanted_type and manifest.get("layers"):
-                    return read_blob(path, manifest["layers"][0]["digest"])
+                    return read_blob(layout, manifest["layers"][0]["digest"])
     except LayoutError as exc:
         raise UserInputError(f"{path}: {exc}") from None
     raise UserInputError(f"{path}: no {' or '.join(types)} attached to {target.digest}")

@@ -120,3 +120,16 @@ def test_a_layout_without_attestations_is_a_one_line_error(bare, tmp_path):
     assert result.returncode == 2 and result.stderr.decode().count("\n") == 1, result.stderr
     missing = ocibuild("sbom", str(tmp_path / "nothing-here"))
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr.decode()
+
+
+def test_tarball_carries_the_attestations_too(attested, shared_cache, tmp_path):
+    tarball = tmp_path / "image.tar"
+    built = build(attested.project, shared_cache, tmp_path / "layout", "--tarball", str(tarball))
+    assert built.digest == attested.digest
+    result = ocibuild("provenance", str(tarball), "--cache-dir", str(shared_cache))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["subject"][0]["digest"]["sha256"] == attested.digest.removeprefix("sha256:")
+    if shutil.which("skopeo"):
+        ref = f"oci-archive:{tarball}:ocibuild/image:latest"
+        raw = subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, check=True).stdout
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == attested.digest
