@@ -133,3 +133,20 @@ def test_tarball_carries_the_attestations_too(attested, shared_cache, tmp_path):
         ref = f"oci-archive:{tarball}:ocibuild/image:latest"
         raw = subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, check=True).stdout
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == attested.digest
+
+
+def test_weights_are_listed_with_their_sha256_and_layer(hello_project, shared_cache, tmp_path):
+    project = tmp_path / "weighted"
+    shutil.copytree(hello_project, project, ignore=shutil.ignore_patterns(".git", ".ocibuild"))
+    data = hashlib.sha256(b"seed").digest() * ((10 << 20) // 32 + 1)
+    (project / "weights").mkdir()
+    (project / "weights" / "model.bin").write_bytes(data)
+    result = ocibuild("build", str(project), "-o", str(tmp_path / "layout"), "--cache-dir", str(shared_cache), "-q")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(ocibuild("sbom", str(tmp_path / "layout")).stdout)
+    (weight,) = [p for p in document["packages"] if p["name"] == "/src/weights/model.bin"]
+    assert weight["checksums"] == [{"algorithm": "SHA256", "checksumValue": hashlib.sha256(data).hexdigest()}]
+    assert weight["primaryPackagePurpose"] == "FILE"
+    image_digest = result.stdout.decode().strip().rsplit("@", 1)[1]
+    layers = [layer["digest"] for layer in json.loads(_blob(tmp_path / "layout", image_digest))["layers"]]
+    assert weight["comment"].split("layer ")[1].split(" ")[0] == layers[-1]  # the weights layer, last
