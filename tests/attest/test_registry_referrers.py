@@ -8,6 +8,7 @@ import json
 import subprocess
 
 import pytest
+import requests
 
 from ocibuild.oci.artifact import build_artifact, referrers_tag
 from ocibuild.oci.descriptor import Descriptor
@@ -97,3 +98,30 @@ def test_an_image_without_attestations_is_a_one_line_error(bare, registry):
 def test_an_unreachable_registry_is_a_failed_command(attested):
     result = ocibuild("provenance", "127.0.0.1:9/attest/hello:v1")
     assert result.returncode == 1 and result.stderr.decode().count("\n") == 1, result.stderr
+
+
+def test_a_registry_with_the_referrers_api_lists_them_itself(attested, registry, shared_cache, tmp_path):
+    from tests.attest.referrers_proxy import ReferrersProxy
+
+    with ReferrersProxy(registry.host) as api:
+        ref = f"{api.host}/api/hello:v1"
+        result = ocibuild(
+            "build",
+            str(attested.project),
+            "-o",
+            str(tmp_path / "layout"),
+            "--cache-dir",
+            str(shared_cache),
+            "--push",
+            "-t",
+            ref,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"referrers of {attested.digest} listed by the referrers API" in result.stderr.decode()
+        listed = api.referrers[("api/hello", attested.digest)]
+        assert sorted(d["artifactType"] for d in listed) == [SPDX, INTOTO]
+        tags = requests.get(f"http://{registry.host}/v2/api/hello/tags/list", timeout=10).json()["tags"]
+        assert tags == ["v1"]  # no fallback tag where the registry keeps the list
+        sbom = ocibuild("sbom", ref)
+        assert sbom.returncode == 0, sbom.stderr
+        assert sbom.stdout == ocibuild("sbom", str(attested.layout)).stdout
