@@ -50,11 +50,16 @@ def attestations(
     out: list[Artifact] = []
     if sbom != "none":
         from ocibuild.attest.inventory import components
+        from ocibuild.attest.licences import wheel_licences
         from ocibuild.attest.sbom import MEDIA_TYPES, Subject, sbom_document
         from ocibuild.sources.runner import runner_version
 
         weights = _weight_entries(result.plan, store)
-        found = [c for image in images_of(target) for c in components(sections, image, runner_version(), weights)]
+        dists = [d for p in (sections.get("python") or {}).values() for d in p.get("distributions", [])]
+        licences = wheel_licences(dists, store)
+        found = [
+            c for image in images_of(target) for c in components(sections, image, runner_version(), weights, licences)
+        ]
         doc = sbom_document(
             sbom, Subject(name, target.digest, result.source_date_epoch, f"ocibuild-{__version__}"), found
         )

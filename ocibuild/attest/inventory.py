@@ -7,7 +7,7 @@ then a python-build-standalone interpreter when there is one), ``system-packages
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ class Component:
     url: str = ""
     arch: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    licence: str = ""
+    """The declared licence as an SPDX expression ('' when not known)."""
 
     @property
     def key(self) -> str:
@@ -72,9 +74,15 @@ def _distro(base: dict[str, Any]) -> str:
 
 
 def components(
-    sections: dict[str, Any], image: Image, runner: str, weights: Sequence[WeightEntry] = ()
+    sections: dict[str, Any],
+    image: Image,
+    runner: str,
+    weights: Sequence[WeightEntry] = (),
+    licences: Mapping[str, str] | None = None,
 ) -> list[Component]:
-    """Every pinned input of one platform's ``image``, from the lock's ``sections`` (``ProjectLock.sections()``)."""
+    """Every pinned input of one platform's ``image``, from the lock's ``sections`` (``ProjectLock.sections()``);
+    ``licences`` maps a distribution's sha256 to its declared SPDX licence."""
+    licences = licences or {}
     platform = str(image.platform) if image.platform else "linux/amd64"
     layers = image_layers(image)
     named: dict[str, list[str]] = {}
@@ -125,6 +133,7 @@ def components(
                 _purl("pypi", d["name"].lower(), d["version"]),
                 d.get("url", ""),
                 extra={"file": d.get("filename", ""), "kind": d.get("kind", ""), **extra},
+                licence=licences.get(d.get("sha256", ""), ""),
             )
         )
     runner_layer = (named.get("runner") or [""])[0]

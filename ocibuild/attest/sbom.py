@@ -1,9 +1,9 @@
 """The SBOM of an image from its lock: SPDX 2.3 JSON (``spdx-tools``) or CycloneDX 1.6 JSON (``cyclonedx-python-lib``).
 
 Deterministic: the creation time is SOURCE_DATE_EPOCH, the document namespace and serial number derive from the
-image digest, packages are sorted; the same build gives the same SBOM bytes. Licences are not read: the lock does
-not carry them, and reading every .deb's copyright file and every wheel's METADATA would cost a pass over all
-inputs; every licence field says NOASSERTION.
+image digest, packages are sorted; the same build gives the same SBOM bytes. A wheel's declared licence comes from
+its METADATA (``ocibuild.attest.licences``); Debian packages' licences are not read (NOASSERTION): their copyright
+files are mostly not in SPDX terms, and reading them would mean unpacking every .deb at every build.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def _comment(c: Component) -> str:
 
 def spdx_document(subject: Subject, components: Sequence[Component]) -> bytes:
     """SPDX 2.3 JSON, validated with spdx-tools' own validator (a ValueError names the first problem)."""
+    from spdx_tools.common.spdx_licensing import spdx_licensing
     from spdx_tools.spdx.model import (
         Actor,
         ActorType,
@@ -112,7 +113,7 @@ def spdx_document(subject: Subject, components: Sequence[Component]) -> bytes:
                 external_references=refs,
                 primary_package_purpose=purposes[c.kind],
                 license_concluded=SpdxNoAssertion(),
-                license_declared=SpdxNoAssertion(),
+                license_declared=spdx_licensing.parse(c.licence) if c.licence else SpdxNoAssertion(),
                 copyright_text=SpdxNoAssertion(),
                 supplier=SpdxNoAssertion(),
                 comment=_comment(c),
@@ -132,6 +133,7 @@ def cyclonedx_document(subject: Subject, components: Sequence[Component]) -> byt
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component as CdxComponent
     from cyclonedx.model.component import ComponentType
+    from cyclonedx.model.license import LicenseExpression
     from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
 
@@ -165,6 +167,7 @@ def cyclonedx_document(subject: Subject, components: Sequence[Component]) -> byt
             purl=PackageURL.from_string(c.purl) if c.purl else None,
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=c.sha256)] if c.sha256 else [],
             properties=properties,
+            licenses=[LicenseExpression(c.licence)] if c.licence else [],
         )
         bom.components.add(component)
         bom.register_dependency(image, [component])

@@ -65,6 +65,9 @@ def test_sbom_command_prints_a_valid_spdx_document_from_the_layout(attested, tmp
     assert {p["sha256"] for p in lock["base"]["linux/amd64"]["packages"]} <= checksums
     assert {d["sha256"] for d in lock["python"]["linux/amd64"]["distributions"]} <= checksums
     assert attested.digest.removeprefix("sha256:") in checksums  # the image itself
+    declared = {p.name: str(p.license_declared) for p in document.packages}
+    assert declared["requests"] == "Apache-2.0" and declared["urllib3"] == "MIT"  # from the wheels' METADATA
+    assert declared["bash"] == "NOASSERTION"  # Debian copyright files are not read
 
 
 def test_provenance_command_prints_the_statement_of_the_build(attested):

@@ -127,3 +127,39 @@ def test_documents_are_deterministic():
     assert cyclonedx_document(SUBJECT, found) == cyclonedx_document(SUBJECT, list(reversed(found)))
     created = json.loads(spdx_document(SUBJECT, found))["creationInfo"]["created"]
     assert created == "2023-11-14T22:13:20Z"  # SOURCE_DATE_EPOCH, not the clock
+
+
+def test_declared_wheel_licences_go_into_both_formats(tmp_path: Path):
+    sections, image, _ = _example("hello-world")
+    dists = sections["python"]["linux/amd64"]["distributions"]
+    licences = {dists[0]["sha256"]: "MIT OR Apache-2.0"}
+    found = components(sections, image, "0.23.1", licences=licences)
+    packages = _spdx_packages(spdx_document(SUBJECT, found), tmp_path)
+    listed = next(p for p in packages if p.name == dists[0]["name"])
+    assert str(listed.license_declared) == "MIT OR Apache-2.0"
+    other = next(p for p in packages if p.name == dists[1]["name"])
+    assert str(other.license_declared) == "NOASSERTION"
+    doc = json.loads(cyclonedx_document(SUBJECT, found))
+    (component,) = [c for c in doc["components"] if c["name"] == dists[0]["name"]]
+    assert component["licenses"] == [{"expression": "MIT OR Apache-2.0"}]
+
+
+def test_wheel_licence_from_metadata(tmp_path: Path):
+    import zipfile
+
+    from ocibuild.attest.licences import wheel_licence
+
+    def wheel(name: str, metadata: str) -> Path:
+        path = tmp_path / f"{name}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(f"{name}-1.0.dist-info/METADATA", metadata)
+        return path
+
+    assert wheel_licence(wheel("a", "Name: a\nLicense-Expression: mit OR Apache-2.0\n")) == "MIT OR Apache-2.0"
+    assert wheel_licence(wheel("b", "Name: b\nClassifier: License :: OSI Approved :: MIT License\n")) == "MIT"
+    assert wheel_licence(wheel("c", "Name: c\nLicense: BSD-3-Clause\n")) == "BSD-3-Clause"
+    assert wheel_licence(wheel("d", "Name: d\nLicense: Copyright (c) someone, all rights reserved\n")) is None
+    two = "Classifier: License :: OSI Approved :: MIT License\nClassifier: License :: OSI Approved :: BSD License\n"
+    assert wheel_licence(wheel("e", "Name: e\n" + two)) is None  # dual licence: not guessed
+    (tmp_path / "broken.whl").write_bytes(b"not a zip")
+    assert wheel_licence(tmp_path / "broken.whl") is None
