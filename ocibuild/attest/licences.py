@@ -8,6 +8,7 @@ packages are not read: their copyright files are often not machine-readable and 
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections.abc import Iterable
 from email.parser import HeaderParser
@@ -28,10 +29,17 @@ CLASSIFIERS = {
 MAX_METADATA = 1 << 20
 
 
-def _valid(expression: str) -> str | None:
-    from license_expression import ExpressionError, get_spdx_licensing
+@functools.cache
+def _licensing() -> Any:
+    from license_expression import get_spdx_licensing
 
-    licensing = get_spdx_licensing()
+    return get_spdx_licensing()
+
+
+def _valid(expression: str) -> str | None:
+    from license_expression import ExpressionError
+
+    licensing = _licensing()
     try:
         info = licensing.validate(expression)
     except (ExpressionError, AttributeError, TypeError, ValueError):  # validate() itself trips on some free text
