@@ -54,7 +54,7 @@ def attestations(
         from ocibuild.attest.sbom import MEDIA_TYPES, Subject, sbom_document
         from ocibuild.sources.runner import runner_version
 
-        weights = _weight_entries(result.plan, store)
+        weights = _weight_entries(result.plan, store) + _managed_weight_entries(target)
         dists = [d for p in (sections.get("python") or {}).values() for d in p.get("distributions", [])]
         licences = wheel_licences(dists, store)
         found = [
@@ -96,6 +96,30 @@ def _weight_entries(plan: Any, store: Store) -> list:
         for packed in pack_weights(plan.weights, store)
         for f in packed.files
     ]
+
+
+def _managed_weight_entries(target: Image | Index) -> list:
+    """Each file of Cog's managed weights (artifact manifests in the index), from their config blobs."""
+    import json
+
+    from ocibuild.attest.inventory import WeightEntry
+    from ocibuild.sources.project.managed_weights import ARTIFACT_TYPE
+
+    if not isinstance(target, Index) or not target.artifact_blobs:
+        return []
+    blobs = dict(target.artifact_blobs)
+    out = []
+    for entry in json.loads(target.index_bytes).get("manifests", []):
+        manifest = blobs.get(entry["digest"]) if entry.get("artifactType") == ARTIFACT_TYPE else None
+        if not isinstance(manifest, bytes):
+            continue
+        config = blobs.get(json.loads(manifest)["config"]["digest"])
+        if not isinstance(config, bytes):
+            continue
+        doc = json.loads(config)
+        root = doc.get("target", "/").rstrip("/")
+        out += [WeightEntry(f"{root}/{f['path']}", f["size"], f["digest"], f["layer"]) for f in doc.get("files", [])]
+    return out
 
 
 def remember(store: Store, key: str, artifacts: Sequence[Artifact]) -> None:
