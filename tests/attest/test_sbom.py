@@ -110,6 +110,13 @@ def test_weights_are_listed_with_their_digest_and_layer(tmp_path: Path):
     (listed,) = [p for p in packages if p.name == "/src/model.bin"]
     assert [c.value for c in listed.checksums] == ["cd" * 32]
     assert "sha256:" + "ef" * 32 in listed.comment
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    document = cyclonedx_document(SUBJECT, found)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(document.decode()) is None
+    (data,) = [c for c in json.loads(document)["components"] if c["name"] == "/src/model.bin"]
+    assert data["type"] == "data" and data["hashes"] == [{"alg": "SHA-256", "content": "cd" * 32}]
 
 
 def test_a_local_wheel_url_is_no_download_location(tmp_path: Path):
