@@ -265,7 +265,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
-    attached = _attest_commands().recall(store, hit[0].digest, args) if hit is not None else None
+    attached = _attest_commands().recall(store, hit[0].digest, args, cog_yaml.parent) if hit is not None else None
     if hit is not None and attached is not None:
         target, sde = hit
         reporter.step(f"unchanged since the last build (project, lock, options and ocibuild): {target.digest}")

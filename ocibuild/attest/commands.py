@@ -1,4 +1,4 @@
-"""The command-line side of attestations: build options, ``ocibuild sbom IMAGE`` and ``ocibuild provenance IMAGE``.
+"""The command-line side of attestations: build options, ``ocibuild sbom|provenance IMAGE``, ``ocibuild sign|verify``.
 
 ``cli.py`` calls in here with a few lines, so the attest machinery loads only when a build or command needs it.
 IMAGE is an OCI layout directory, a dual tarball, or a registry reference (``REGISTRY/REPO:TAG`` or ``@sha256:``).
@@ -66,21 +66,26 @@ def add_commands(sub: Any, add_common: Any, add_registry_options: Any) -> None:
         add_common(p)
 
 
-def memo_key(target_digest: str, args: argparse.Namespace) -> str:
-    return f"{target_digest}:{args.sbom}:{'no-provenance' if args.no_provenance else 'provenance'}"
+def memo_key(target_digest: str, args: argparse.Namespace, project: Path) -> str:
+    """The store key of a build's attestations: the image, the options and (for provenance) the git commit."""
+    if args.no_provenance:
+        return f"{target_digest}:{args.sbom}:no-provenance"
+    from ocibuild.attest.provenance import git_commit
+
+    return f"{target_digest}:{args.sbom}:provenance:{git_commit(project) or ''}"
 
 
 def wanted(args: argparse.Namespace) -> bool:
     return args.sbom != "none" or not args.no_provenance
 
 
-def recall(store: Store, target_digest: str, args: argparse.Namespace) -> list[Artifact] | None:
+def recall(store: Store, target_digest: str, args: argparse.Namespace, project: Path) -> list[Artifact] | None:
     """The attestations of an unchanged rebuild, from the store (None: build again to make them)."""
     if not wanted(args):
         return []
     from ocibuild.attest.attach import recall as recall_artifacts
 
-    return recall_artifacts(store, memo_key(target_digest, args))
+    return recall_artifacts(store, memo_key(target_digest, args, project))
 
 
 def build_attestations(result: Any, args: argparse.Namespace, store: Store, platforms: list[str]) -> list[Artifact]:
@@ -109,7 +114,7 @@ def build_attestations(result: Any, args: argparse.Namespace, store: Store, plat
         from ocibuild.errors import BuildError
 
         raise BuildError(f"attestations: {exc}") from None
-    remember(store, memo_key(result.target.digest, args), artifacts)
+    remember(store, memo_key(result.target.digest, args, result.loaded.project_dir), artifacts)
     return artifacts
 
 

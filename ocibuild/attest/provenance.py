@@ -43,17 +43,26 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _git(directory: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit(directory: Path) -> str | None:
+    """The commit checked out at ``directory`` (None outside git)."""
+    return _git(directory, "rev-parse", "HEAD")
+
+
 def git_source(directory: Path) -> dict[str, Any] | None:
     """The commit, remote and dirtiness of the git checkout holding ``directory`` (None outside git)."""
 
     def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
+        return _git(directory, *args)
 
     commit = git("rev-parse", "HEAD")
     if not commit:

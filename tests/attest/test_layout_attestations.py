@@ -153,3 +153,22 @@ def test_weights_are_listed_with_their_sha256_and_layer(hello_project, shared_ca
     image_digest = result.stdout.decode().strip().rsplit("@", 1)[1]
     layers = [layer["digest"] for layer in json.loads(_blob(tmp_path / "layout", image_digest))["layers"]]
     assert weight["comment"].split("layer ")[1].split(" ")[0] == layers[-1]  # the weights layer, last
+
+
+@pytest.mark.parametrize("fmt", ["oci", "docker"])
+def test_a_new_commit_with_the_same_files_gets_provenance_naming_it(hello_project, shared_cache, tmp_path, fmt):
+    from tests.attest.conftest import _git
+
+    project = tmp_path / "copy"
+    shutil.copytree(hello_project, project, ignore=shutil.ignore_patterns(".ocibuild"))
+    options = ("--source-date-epoch", "1700000000", "--format", fmt)
+    first = build(project, shared_cache, tmp_path / "one", *options)
+    _git(project, "commit", "-q", "--allow-empty", "-m", "nothing changed")
+    second = build(project, shared_cache, tmp_path / "two", *options)
+    assert second.commit != first.commit
+    if fmt == "docker":  # no annotations, so no revision in the image: the same digest
+        assert second.digest == first.digest
+    statement = json.loads(ocibuild("provenance", str(tmp_path / "two")).stdout)
+    assert statement["predicate"]["buildDefinition"]["externalParameters"]["source"]["digest"] == {
+        "gitCommit": second.commit
+    }
