@@ -93,6 +93,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_resolve_options(build)
     _add_registry_options(build)
     _add_common(build)
+    _attest_commands().add_build_options(build)
+    _attest_commands().add_sign_option(build)
 
     lock = sub.add_parser("lock", help="resolve every input again (base included) and rewrite ocibuild.lock")
     lock.add_argument("path", type=Path, help="a cog.yaml or the directory that holds it")
@@ -119,6 +121,7 @@ def make_parser() -> argparse.ArgumentParser:
     push.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once")
     push.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
     push.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
+    _attest_commands().add_sign_option(push)
     _add_registry_options(push)
     _add_common(push)
 
@@ -166,7 +169,15 @@ def make_parser() -> argparse.ArgumentParser:
     from ocibuild.serve.command import add_parser as add_serve_parser
 
     add_serve_parser(sub, _add_run_options, _add_common)
+    _attest_commands().add_commands(sub, _add_common, _add_registry_options)
     return parser
+
+
+def _attest_commands():
+    """``ocibuild.attest.commands``: SBOM and provenance options and commands (imported when the parser is made)."""
+    from ocibuild.attest import commands
+
+    return commands
 
 
 def _add_resolve_options(p: argparse.ArgumentParser) -> None:
@@ -306,13 +317,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
     if args.tarball is not None and len(_platforms(args.platform)) > 1:
         raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
+    _attest_commands().check_sign_key(args)
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
-    if hit is not None:
+    attached = _attest_commands().recall(store, hit[0].digest, args, cog_yaml.parent) if hit is not None else None
+    if hit is not None and attached is not None:
         target, sde, name = hit
         reporter.step(f"unchanged since the last build (project, lock, options and ocibuild): {target.digest}")
-        _emit(write_outputs(target, output, args.tarball, args.tag, reporter, sde, name), target.digest, args)
+        lines = write_outputs(target, output, args.tarball, args.tag, reporter, sde, name, attached)
+        _emit(lines, target.digest, args)
         return 0
 
     from ocibuild.cog.build import build_project
@@ -332,9 +346,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
         remember(store, memo, result.target, result.source_date_epoch, name)
     target_ref = _push_target(result.loaded.config)
     refs = args.tag or ([target_ref] if args.push and target_ref else [])
-    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch, name)
+    platforms = [str(p) for p in _platforms(args.platform)]
+    attached = _attest_commands().build_attestations(result, args, store, platforms)
+    lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch, name, attached)
     if args.push:
-        lines = _push(result.target, refs, args)
+        lines = _push(result.target, refs, args, attached)
     _emit(lines, result.digest, args)
     return 0
 
@@ -363,10 +379,10 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | N
     return memo_key(project, options, _inside(project, [output, args.tarball]))
 
 
-def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
+def _push(target, refs: list[str], args: argparse.Namespace, referrers=()) -> list[str]:
     from ocibuild.registry import push
 
-    return push(
+    lines = push(
         target,
         refs,
         jobs=args.jobs,
@@ -374,6 +390,15 @@ def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
         progress=_registry_progress(),
         known_blobs_file=(args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json",
     )
+    if referrers:  # SBOM and provenance, after the image they refer to
+        from ocibuild.registry.referrers import push_referrers
+
+        for note in push_referrers(referrers, refs, insecure_registries=tuple(args.insecure_registry)):
+            active().step(note)
+    if getattr(args, "sign_key", None):
+        for signed in _attest_commands().sign_refs(refs, args.sign_key, args.insecure_registry):
+            active().step(f"signed {signed}")
+    return lines
 
 
 def _cmd_lock(args: argparse.Namespace) -> int:
@@ -417,8 +442,10 @@ def _cmd_push(args: argparse.Namespace) -> int:
         raise UserInputError(
             f"{source}: a Cog project, not an image; build and push it with: ocibuild build {source} --push -t REF"
         )
-    target = load_layout_or_archive(args.layout, _open_store(args))
-    lines = _push(target, args.refs, args)
+    _attest_commands().check_sign_key(args)
+    store = _open_store(args)
+    target = load_layout_or_archive(args.layout, store)
+    lines = _push(target, args.refs, args, _attest_commands().layout_referrers(args.layout, store))
     _emit(lines, target.digest, args)
     return 0
 
@@ -561,6 +588,18 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_attestation(args: argparse.Namespace) -> int:
+    return _attest_commands().cmd_show(args, _open_store(args))
+
+
+def _cmd_sign(args: argparse.Namespace) -> int:
+    return _attest_commands().cmd_sign(args)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    return _attest_commands().cmd_verify(args)
+
+
 COMMANDS = {
     "build": _cmd_build,
     "schema": _cmd_schema,
@@ -574,6 +613,10 @@ COMMANDS = {
     "login": _cmd_login,
     "logout": _cmd_logout,
     "prune": _cmd_prune,
+    "sbom": _cmd_attestation,
+    "provenance": _cmd_attestation,
+    "sign": _cmd_sign,
+    "verify": _cmd_verify,
 }
 """Every subcommand and the function that carries it out."""
 

@@ -71,6 +71,11 @@ def resolve_image(
     return pick_platform_image(pull(spec))
 
 
+def archive_layout(path: Path, store: Store) -> Path:
+    """The OCI layout inside a dual tarball, unpacked into the store (once per tarball)."""
+    return _unpack_archive(path, store)
+
+
 def _unpack_archive(path: Path, store: Store) -> Path:
     """Unpack a dual tarball (an OCI layout inside) into the store, keyed by its identity and change time.
 

@@ -9,6 +9,7 @@ only when every blob of the recorded image is still in the store; anything else 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild.cog.files import OUTPUT_DIRNAME
-from ocibuild.oci.descriptor import Descriptor
+from ocibuild.oci.descriptor import Descriptor, Platform
 from ocibuild.oci.digest import sha256_digest
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, read_target
@@ -91,6 +92,10 @@ def recall(store: Store, key: str) -> tuple[Image | Index, int, str] | None:
             return None
         top = Descriptor(record["media_type"], record["digest"], int(record["size"]))
         target = read_target(store.root, top, verify_layers=False)
+        if isinstance(target, Image) and target.platform is None:  # as a build gives it: index.json names it
+            config = target.config
+            platform = Platform(config["os"], config["architecture"], config.get("variant", ""))
+            target = dataclasses.replace(target, platform=platform)
         return target, int(record["source_date_epoch"]), str(record["name"])
     except (KeyError, TypeError, ValueError, OSError, LayoutError):
         return None

@@ -3,10 +3,12 @@ one ``...@sha256:`` line per image on stdout, the files behind ``--image-refs`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci.archive import write_archive
+from ocibuild.oci.artifact import Artifact
 from ocibuild.oci.atomic import write_atomic
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, check_output_dir, write_layout
@@ -38,15 +40,17 @@ def write_outputs(
     reporter: Reporter,
     source_date_epoch: int,
     default_name: str = "ocibuild/image",
+    referrers: Sequence[Artifact] = (),
 ) -> list[str]:
     """Write the layout (and tarball); return the result line for stdout (the tarball's when there is one).
 
     The tarball's images are named by ``tags``, else ``default_name``, so loading two projects keeps both.
+    ``referrers`` (SBOM, provenance) are listed in the layout beside the image.
     """
     for tag in tags:
         refuse_credentials(tag)  # before a tag is written into the layout or the tarball
     try:
-        write_layout(layout_dir, target, layout_ref_names(tags))
+        write_layout(layout_dir, target, layout_ref_names(tags), referrers)
     except OSError as exc:
         raise UserInputError(f"--output {layout_dir}: cannot write: {exc.strerror or exc}") from None
     except LayoutError as exc:
@@ -59,7 +63,7 @@ def write_outputs(
         names = tags or [default_name]
         repo_tags = [t if ":" in t.rsplit("/", 1)[-1] else f"{t}:latest" for t in names]
         try:
-            write_archive(tarball, target, repo_tags, source_date_epoch)
+            write_archive(tarball, target, repo_tags, source_date_epoch, referrers)
         except OSError as exc:
             raise UserInputError(f"--tarball {tarball}: cannot write: {exc.strerror or exc}") from None
         reporter.step(f"wrote tarball {tarball}")

@@ -21,7 +21,7 @@ from ocibuild.cog.config import LoadedConfig, load_config
 from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
 from ocibuild.cog.cudaimage import with_cuda
 from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
-from ocibuild.cog.lockfile import LOCK_NAME, read_project_lock, write_project_lock
+from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, read_project_lock, write_project_lock
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
 from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
 from ocibuild.cog.schema import generate_schema, openapi_json
@@ -69,6 +69,9 @@ class BuildResult:
     target: Image | Index
     loaded: LoadedConfig
     source_date_epoch: int
+    lock: ProjectLock | None = None
+    """The lock the image was built from (the SBOM and provenance read it)."""
+    plan: Plan | None = None
 
     @property
     def digest(self) -> str:
@@ -116,7 +119,7 @@ def build_project(cog_yaml: Path, options: BuildOptions) -> BuildResult:
         target = build_index(images, artifacts=managed.descriptors, artifact_blobs=managed.blobs, fmt=options.format)
     else:
         target = images[0] if len(images) == 1 else build_index(images, fmt=options.format)
-    return BuildResult(target, loaded, plan.source_date_epoch)
+    return BuildResult(target, loaded, plan.source_date_epoch, resolved.lock, plan)
 
 
 def lock_project(cog_yaml: Path, options: BuildOptions) -> Path:

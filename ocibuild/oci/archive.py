@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from ocibuild.oci.artifact import Artifact
 from ocibuild.oci.canonical import canonical_json
 from ocibuild.oci.descriptor import Descriptor
 from ocibuild.oci.digest import digest_hex
@@ -21,13 +23,21 @@ from ocibuild.oci.mediatypes import ImageFormat
 from ocibuild.oci.tarwriter import write_tar
 
 
-def write_archive(path: Path, image: Image, repo_tags: list[str], source_date_epoch: int = 0) -> Path:
-    """Write the dual tarball for ``image`` to ``path`` (atomically: temp file, then rename)."""
+def write_archive(
+    path: Path, image: Image, repo_tags: list[str], source_date_epoch: int = 0, referrers: Sequence[Artifact] = ()
+) -> Path:
+    """Write the dual tarball for ``image`` to ``path`` (atomically: temp file, then rename).
+
+    ``referrers`` (SBOM, provenance) are listed in its index.json beside the image, as in a layout."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: tarball output is a directory")
     entries: list[Entry] = [Entry.file("oci-layout", LAYOUT_FILE)]
-    for digest, source in iter_blob_sources(image):
+    sources = dict(iter_blob_sources(image))
+    for artifact in referrers:
+        for digest, data in artifact.blob_sources():
+            sources.setdefault(digest, data)
+    for digest, source in sources.items():
         name = f"blobs/sha256/{digest_hex(digest)}"
         if isinstance(source, bytes):
             entries.append(Entry.file(name, source))
@@ -43,6 +53,7 @@ def write_archive(path: Path, image: Image, repo_tags: list[str], source_date_ep
         )
         for tag in repo_tags
     ] or [image.descriptor()]
+    refs += [artifact.descriptor() for artifact in referrers]
     index = {"schemaVersion": 2, "mediaType": ImageFormat.OCI.index, "manifests": [r.to_dict() for r in refs]}
     entries.append(Entry.file("index.json", canonical_json(index)))
     docker_manifest = [

@@ -18,9 +18,10 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ocibuild.oci.artifact import Artifact
 from ocibuild.oci.canonical import canonical_json
 from ocibuild.oci.descriptor import Descriptor
 from ocibuild.oci.digest import HashingWriter, digest_hex, is_digest, sha256_digest
@@ -57,10 +58,17 @@ def check_output_dir(directory: Path) -> None:
             raise LayoutError(f"{directory}: not empty and not an OCI layout; choose an empty or new directory")
 
 
-def write_layout(directory: Path, target: Image | Index, ref_names: list[str] | None = None) -> Path:
+def write_layout(
+    directory: Path,
+    target: Image | Index,
+    ref_names: list[str] | None = None,
+    referrers: Sequence[Artifact] = (),
+) -> Path:
     """Write ``target`` as the one image (or index) of the OCI layout at ``directory``.
 
     ``ref_names`` become ``org.opencontainers.image.ref.name`` annotations (one index.json entry each).
+    ``referrers`` (artifacts whose subject is the target or one of its images: SBOM, provenance) are listed in
+    index.json too, each with its ``artifactType``; readers of the image pass them over.
     """
     directory = Path(directory)
     check_output_dir(directory)
@@ -77,6 +85,8 @@ def write_layout(directory: Path, target: Image | Index, ref_names: list[str] | 
         known = _read_verified(directory)
         verified: dict[str, list[int]] = {}
         sources = iter_blob_sources(target)
+        for artifact in referrers:
+            sources += [s for s in artifact.blob_sources() if s[0] not in {d for d, _ in sources}]
         placed: list[Path] = []
         try:
             for digest, source in sources:
@@ -85,7 +95,8 @@ def write_layout(directory: Path, target: Image | Index, ref_names: list[str] | 
                     placed.append(dest)
                 verified[digest] = _fingerprint(dest.lstat())
             _write_file(directory / VERIFIED_FILE, canonical_json(verified))
-            _write_file(directory / "index.json", canonical_json(_index(_entries(target, ref_names))))
+            entries = _entries(target, ref_names) + [a.descriptor() for a in referrers]
+            _write_file(directory / "index.json", canonical_json(_index(entries)))
         except BaseException:
             for path in placed:
                 path.unlink(missing_ok=True)
@@ -298,6 +309,7 @@ def read_layout(directory: Path, ref_name: str | None = None, verify_layers: boo
 
 def _read_layout(directory: Path, ref_name: str | None, verify_layers: bool) -> Image | Index:
     entries = [Descriptor.from_dict(m) for m in read_index(directory).get("manifests", [])]
+    entries = [e for e in entries if not e.artifact_type]  # referrers (SBOM, provenance) beside the image
     if ref_name is not None:
         entries = [e for e in entries if e.annotations.get(REF_NAME_ANNOTATION) == ref_name]
     digests = {e.digest for e in entries}
@@ -347,3 +359,13 @@ def iter_blob_sources(target: Image | Index) -> list[BlobSource]:
 def read_target(directory: Path, descriptor: Descriptor, verify_layers: bool = True) -> Image | Index:
     """The image or index ``descriptor`` names, read from ``directory/blobs`` (a layout, or a store's root)."""
     return _read_manifest(directory, descriptor, verify_layers)
+
+
+def read_referrers(directory: Path) -> list[tuple[Descriptor, dict]]:
+    """The artifacts listed in a layout's index.json (descriptor, manifest), each manifest checked by digest."""
+    out = []
+    for entry in read_index(directory).get("manifests", []):
+        descriptor = Descriptor.from_dict(entry)
+        if descriptor.artifact_type:
+            out.append((descriptor, json.loads(read_blob(directory, descriptor.digest))))
+    return out

@@ -305,5 +305,6 @@ def layout_config(layout: Path) -> dict[str, Any]:
         algorithm, hexdigest = digest.split(":", 1)
         return json.loads((layout / "blobs" / algorithm / hexdigest).read_bytes())
 
-    (descriptor,) = json.loads((layout / "index.json").read_text())["manifests"]
+    entries = json.loads((layout / "index.json").read_text())["manifests"]
+    (descriptor,) = [e for e in entries if not e.get("artifactType")]  # SBOM and provenance sit beside it
     return blob(blob(descriptor["digest"])["config"]["digest"])
