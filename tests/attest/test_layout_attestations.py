@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from ocibuild.cog.files import default_image_name
 from ocibuild.cog.lockfile import read_project_lock
 from tests.attest.conftest import build, ocibuild
 from tests.oci.imagecheck import check_layout
@@ -133,7 +134,8 @@ def test_tarball_carries_the_attestations_too(attested, shared_cache, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["subject"][0]["digest"]["sha256"] == attested.digest.removeprefix("sha256:")
     if shutil.which("skopeo"):
-        ref = f"oci-archive:{tarball}:ocibuild/image:latest"
+        name = default_image_name(attested.project / "cog.yaml", None)  # no -t, no image:: the folder's name
+        ref = f"oci-archive:{tarball}:{name}:latest"
         raw = subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, check=True).stdout
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == attested.digest
 
