@@ -90,6 +90,15 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build twice (the second time in a fresh cache) and fail if any digest differs",
     )
+    build.add_argument(
+        "--cache-repo",
+        default=os.environ.get("OCIBUILD_CACHE_REPO") or None,
+        help="REGISTRY/REPO: a layer cache shared by every machine (default $OCIBUILD_CACHE_REPO); layers found "
+        "there are not built, layers built here are published after the image",
+    )
+    build.add_argument(
+        "--cache-repo-readonly", action="store_true", help="use --cache-repo but never write to it (untrusted builds)"
+    )
     _add_resolve_options(build)
     _add_registry_options(build)
     _add_common(build)
@@ -318,7 +327,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: (or model:) in cog.yaml")
     options = _build_options(args, store, reporter)
     options.exclude_paths = _inside(cog_yaml.parent, [output, args.tarball])
-    result = build_project(cog_yaml, options)
+    cache = _layer_cache(args, store) if args.cache_repo else None
+    options.layer_cache = cache
+    try:
+        result = build_project(cog_yaml, options)
+    finally:
+        if cache is not None:
+            cache.known.save()  # the push mounts what came from the cache instead of uploading it
     if args.verify_reproducible:
         from ocibuild.reproducible import verify_reproducible
 
@@ -331,8 +346,41 @@ def _cmd_build(args: argparse.Namespace) -> int:
     lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch, name)
     if args.push:
         lines = _push(result.target, refs, args)
+    if cache is not None:
+        _publish(cache, refs if args.push else [])
     _emit(lines, result.digest, args)
     return 0
+
+
+def _layer_cache(args: argparse.Namespace, store: Store):
+    from ocibuild.registry.known import KnownBlobs
+    from ocibuild.registry.layer_cache import LayerCache
+
+    try:
+        return LayerCache(
+            args.cache_repo,
+            store,
+            readonly=args.cache_repo_readonly,
+            insecure_registries=args.insecure_registry,
+            known=KnownBlobs(_known_blobs_file(args)),
+            warn=active().warn,
+            jobs=args.jobs,
+        )
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def _publish(cache, pushed: list[str]) -> None:
+    """Publish the layers this build made to the cache (after the image is written and pushed; never fails)."""
+    if cache.readonly or not cache.pending:
+        return
+    published = cache.publish_pending(pushed)
+    cache.known.save()
+    active().step(f"cache {cache.name}: published {published} layer(s)")
+
+
+def _known_blobs_file(args: argparse.Namespace) -> Path:
+    return (args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json"
 
 
 def _push_target(config) -> str | None:
@@ -368,7 +416,7 @@ def _push(target, refs: list[str], args: argparse.Namespace) -> list[str]:
         jobs=args.jobs,
         insecure_registries=tuple(args.insecure_registry),
         progress=_registry_progress(),
-        known_blobs_file=(args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json",
+        known_blobs_file=_known_blobs_file(args),
     )
 
 
