@@ -1,0 +1,224 @@
+"""A layer cache in a registry shared by a fleet (issue 20): two stores stand for two machines, one local registry.
+
+Machine A builds the hello-world example (every layer made from its downloads), pushes it and publishes its layers
+to the cache repository. Machine B, with an empty store, builds the same project: no layer is made, no layer byte
+is uploaded (each is mounted from the cache repository or already there) and the digest is the same. A cache entry
+whose blob bytes or claim are wrong is detected and the layer is built instead; a read-only cache is never written.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from registry_helpers import start_registry
+
+import ocibuild.oci.layer as layer_module
+from ocibuild.cog.build import BuildOptions, build_project
+from ocibuild.oci import Store
+from ocibuild.oci.layer import LayerBlob
+from ocibuild.oci.mediatypes import OCI_MANIFEST
+from ocibuild.registry import Recorder, push
+from ocibuild.registry.known import KnownBlobs
+from ocibuild.registry.layer_cache import LayerCache, cache_tag, entry_manifest
+from tests.reproducible.conftest import EXAMPLES, copy_project, seed_store
+
+SDE = 1_700_000_000
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Published:
+    """What machine A left behind: the registry, the cache repository, A's image and the entries it published."""
+
+    registry: object
+    cache_repo: str
+    project: Path
+    digest: str
+    entries: dict[str, LayerBlob]
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, shared_cache) -> Published:
+    base = tmp_path_factory.mktemp("machine-a")
+    with start_registry(base / "registry") as registry:
+        project = copy_project(EXAMPLES / "hello-world", base / "project")
+        store = Store(seed_store(shared_cache, base / "store"))  # downloads only: every layer is made here
+        cache_repo = f"{registry.host}/fleet/cache"
+        cache = LayerCache(cache_repo, store, known=KnownBlobs(base / "known.json"))
+        result = build_project(
+            project / "cog.yaml", BuildOptions(store=store, source_date_epoch=SDE, layer_cache=cache)
+        )
+        entries = cache.pending
+        assert set(entries.values()) >= set(result.target.layers), "every layer A made is offered to the cache"
+        ref = f"{registry.host}/fleet/model-a:v1"
+        push(result.target, [ref], known_blobs_file=base / "known.json", progress=Recorder())
+        assert cache.publish_pending([ref]) == len(entries) and not cache.pending
+        yield Published(registry, cache_repo, project, result.digest, entries)
+
+
+class _Counter:
+    def __init__(self, monkeypatch) -> None:
+        self.layers = 0
+        real = layer_module.write_layer
+
+        def counting(*args, **kwargs):
+            self.layers += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(layer_module, "write_layer", counting)
+
+
+def _machine_b(published: Published, tmp_path: Path, monkeypatch, **cache_options):
+    """A fresh machine: an empty store, its own checkout; returns (result, cache, layers written, warnings)."""
+    project = copy_project(published.project, tmp_path / "project-b")
+    store = Store(tmp_path / "store-b")
+    warnings: list[str] = []
+    cache = LayerCache(
+        published.cache_repo, store, known=KnownBlobs(tmp_path / "known-b.json"), warn=warnings.append, **cache_options
+    )
+    counter = _Counter(monkeypatch)
+    result = build_project(project / "cog.yaml", BuildOptions(store=store, source_date_epoch=SDE, layer_cache=cache))
+    cache.known.save()
+    return result, cache, counter.layers, warnings
+
+
+def test_a_fresh_machine_builds_and_pushes_what_another_published_without_making_or_uploading_a_layer(
+    published, tmp_path, monkeypatch
+):
+    result, cache, written, warnings = _machine_b(published, tmp_path, monkeypatch)
+    assert result.digest == published.digest
+    assert written == 0, "no layer is materialised on machine B"
+    assert cache.stats.hits == len(published.entries) and cache.stats.misses == 0 and not warnings, warnings
+    assert not cache.pending, "nothing new to publish"
+
+    recorder = Recorder()
+    push(
+        result.target,
+        [f"{published.registry.host}/fleet/model-b:v1"],
+        progress=recorder,
+        known_blobs_file=tmp_path / "known-b.json",
+    )
+    layer_outcomes = {recorder.outcomes[layer.digest] for layer in result.target.layers}
+    assert layer_outcomes <= {"mounted", "exists"}, recorder.outcomes
+    assert "uploaded" not in layer_outcomes
+
+
+def _blob_file(registry, digest: str) -> Path:
+    hexa = digest.split(":", 1)[1]
+    return (
+        Path(registry.root) / "storage" / "docker" / "registry" / "v2" / "blobs" / "sha256" / hexa[:2] / hexa / "data"
+    )
+
+
+def _smallest(published: Published) -> tuple[str, LayerBlob]:
+    return min(published.entries.items(), key=lambda item: item[1].size)
+
+
+def test_a_corrupted_blob_in_the_cache_is_detected_and_the_layer_rebuilt(published, tmp_path, monkeypatch):
+    key, layer = _smallest(published)
+    path = _blob_file(published.registry, layer.digest)
+    original = path.read_bytes()
+    path.write_bytes(bytes([original[0] ^ 0xFF]) + original[1:])  # same size, other bytes
+    try:
+        result, cache, written, warnings = _machine_b(published, tmp_path, monkeypatch)
+    finally:
+        path.write_bytes(original)
+    assert result.digest == published.digest
+    assert written == 1 and cache.stats.rejected == 1 and cache.stats.hits == len(published.entries) - 1
+    assert any(layer.digest[:19] in w and "expected" in w for w in warnings), warnings
+    assert list(cache.pending) == [key], "the rebuilt layer is offered again"
+
+
+def _put_entry(published: Published, key: str, data: bytes) -> None:
+    request = urllib.request.Request(
+        f"http://{published.registry.host}/v2/fleet/cache/manifests/{cache_tag(key)}",
+        data=data,
+        method="PUT",
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+@pytest.mark.parametrize("lie", ["wrong size", "another key", "not an entry"])
+def test_an_entry_that_claims_a_wrong_digest_or_size_or_key_is_rejected_and_the_layer_rebuilt(
+    published, tmp_path, monkeypatch, lie
+):
+    key, layer = _smallest(published)
+    other_key, other = max(published.entries.items(), key=lambda item: item[1].size)
+    # (A digest the registry does not hold cannot be claimed: it refuses the manifest, MANIFEST_BLOB_UNKNOWN.)
+    if lie == "wrong size":  # another layer the registry holds, under this key's size
+        claimed = LayerBlob(layer.diff_id, other.digest, layer.size, layer.media_type, layer.path)
+        data = entry_manifest(key, claimed)
+    elif lie == "another key":  # a valid entry, but for another key, tagged as this one
+        data = entry_manifest(other_key, other)
+    else:  # an image manifest of the same layer, without the claim's annotations
+        doc = json.loads(entry_manifest(key, layer))
+        del doc["annotations"]
+        data = json.dumps(doc).encode()
+    _put_entry(published, key, data)
+    try:
+        result, cache, written, warnings = _machine_b(published, tmp_path, monkeypatch)
+    finally:
+        _put_entry(published, key, entry_manifest(key, layer))
+    assert result.digest == published.digest
+    assert written == 1 and cache.stats.rejected == 1, (written, cache.stats, warnings)
+    assert len(warnings) == 1 and "building the layer" in warnings[0], warnings
+
+
+def _tags(published: Published, repository: str) -> list[str]:
+    url = f"http://{published.registry.host}/v2/{repository}/tags/list"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read()).get("tags") or []
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return []
+        raise
+
+
+def test_a_read_only_cache_is_used_but_never_written(published, tmp_path, monkeypatch):
+    before = sorted(_tags(published, "fleet/cache"))
+    project = copy_project(published.project, tmp_path / "project-b")
+    predict = project / "predict.py"
+    predict.write_text(predict.read_text() + "\n# an untrusted branch's edit\n")
+    store = Store(tmp_path / "store-b")
+    warnings: list[str] = []
+    cache = LayerCache(published.cache_repo, store, readonly=True, warn=warnings.append)
+    counter = _Counter(monkeypatch)
+    result = build_project(project / "cog.yaml", BuildOptions(store=store, source_date_epoch=SDE, layer_cache=cache))
+    assert result.digest != published.digest
+    assert counter.layers == 1 and cache.stats.misses == 1, "only the changed code layer is made"
+    assert cache.stats.hits == len(published.entries) - 1 and not warnings, warnings
+    assert not cache.pending and cache.publish_pending([]) == 0
+    code = result.target.layers[-1]
+    assert not cache.publish("some key", code)
+    assert sorted(_tags(published, "fleet/cache")) == before, "the read-only cache was written"
+
+
+def test_an_unreachable_cache_is_a_warning_and_turns_itself_off(tmp_path):
+    with start_registry(tmp_path / "gone") as registry:
+        host = registry.host
+    warnings: list[str] = []
+    cache = LayerCache(f"{host}/fleet/cache", Store(tmp_path / "store"), warn=warnings.append)
+    assert cache.lookup("any key") is None and cache.lookup("another key") is None
+    assert len(warnings) == 1 and "building without the cache" in warnings[0], warnings
+
+
+def test_cache_repo_names_a_repository():
+    with pytest.raises(ValueError, match="without a tag"):
+        LayerCache("127.0.0.1:5000/fleet/cache:v1", Store.__new__(Store))
+
+
+def test_the_cli_takes_the_cache_repo_from_the_environment(monkeypatch):
+    from ocibuild.cli import make_parser
+
+    monkeypatch.setenv("OCIBUILD_CACHE_REPO", "registry.example/team/cache")
+    args = make_parser().parse_args(["build", ".", "--cache-repo-readonly"])
+    assert args.cache_repo == "registry.example/team/cache" and args.cache_repo_readonly
+    assert make_parser().parse_args(["build", ".", "--cache-repo", "r.example/c"]).cache_repo == "r.example/c"
