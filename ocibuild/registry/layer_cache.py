@@ -13,16 +13,19 @@ off for the rest of the build.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 
 import requests
 
 from ocibuild.errors import OcibuildError
+from ocibuild.oci.compression import Compression
 from ocibuild.oci.digest import is_digest, sha256_digest
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.mediatypes import OCI_EMPTY, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
@@ -47,6 +50,7 @@ MAX_ENTRY = 64 << 10
 """The most bytes read of an entry's manifest (one layer and three annotations need under 2 KiB)."""
 LAYER_TYPES = frozenset({OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD})
 _TAG_PREFIX = "layer-"
+_BY_NAME = {c.value: c.media_type for c in Compression}
 _ERRORS = (OcibuildError, requests.RequestException, OSError, ValueError, KeyError, TypeError)
 
 
@@ -54,9 +58,23 @@ class CacheEntryError(ValueError):
     """An entry that is not a well-formed claim for the key asked for."""
 
 
+@functools.cache
+def compressors() -> str:
+    """The compressor builds that make layer bytes. The key names the compression (``gzip``), not the build of
+    its compressor; pinned in pyproject.toml, but a fleet may run several ocibuild releases, so the tag adds them:
+    machines whose compressors differ never share an entry (each would get bytes it does not make itself)."""
+    versions = []
+    for name in ("isal", "zstandard"):
+        try:
+            versions.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name}==none")
+    return ",".join(versions)
+
+
 def cache_tag(cache_key: str) -> str:
-    """The tag of a key's entry: a digest, so any key (any length, any characters) makes a valid tag."""
-    return _TAG_PREFIX + hashlib.sha256(cache_key.encode()).hexdigest()
+    """The tag of a key's entry: a digest (of the key and the compressors), so any key makes a valid tag."""
+    return _TAG_PREFIX + hashlib.sha256(f"{cache_key}\n{compressors()}".encode()).hexdigest()
 
 
 def entry_manifest(cache_key: str, layer: LayerBlob) -> bytes:
@@ -111,6 +129,9 @@ def parse_entry(data: bytes, cache_key: str) -> Claim:
         raise CacheEntryError(f"bad diff_id {str(claim.diff_id)[:80]!r}")
     if claim.media_type not in LAYER_TYPES:
         raise CacheEntryError(f"not a layer media type: {str(claim.media_type)[:80]!r}")
+    _, compression, _ = (["", *cache_key.rsplit("|", 2)])[-3:]
+    if compression in _BY_NAME and claim.media_type != _BY_NAME[compression]:
+        raise CacheEntryError(f"a {compression} key with a {claim.media_type} layer")
     if claim.size < 0 or claim.uncompressed_size < 0:
         raise CacheEntryError("negative size")
     return claim

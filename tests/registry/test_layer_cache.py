@@ -21,10 +21,10 @@ import ocibuild.oci.layer as layer_module
 from ocibuild.cog.build import BuildOptions, build_project
 from ocibuild.oci import Store
 from ocibuild.oci.layer import LayerBlob
-from ocibuild.oci.mediatypes import OCI_MANIFEST
+from ocibuild.oci.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
 from ocibuild.registry import Recorder, push
 from ocibuild.registry.known import KnownBlobs
-from ocibuild.registry.layer_cache import LayerCache, cache_tag, entry_manifest
+from ocibuild.registry.layer_cache import CacheEntryError, LayerCache, cache_tag, entry_manifest, parse_entry
 from tests.reproducible.conftest import EXAMPLES, copy_project, seed_store
 
 SDE = 1_700_000_000
@@ -222,3 +222,34 @@ def test_the_cli_takes_the_cache_repo_from_the_environment(monkeypatch):
     args = make_parser().parse_args(["build", ".", "--cache-repo-readonly"])
     assert args.cache_repo == "registry.example/team/cache" and args.cache_repo_readonly
     assert make_parser().parse_args(["build", ".", "--cache-repo", "r.example/c"]).cache_repo == "r.example/c"
+
+
+def _layer(media_type: str = OCI_LAYER_GZIP) -> LayerBlob:
+    return LayerBlob("sha256:" + "1" * 64, "sha256:" + "2" * 64, 10, media_type, Path("/nonexistent"), 20)
+
+
+def test_an_entry_is_a_claim_for_one_key_and_its_compression():
+    key = "python-dists/2|torch|gzip|sde=0"
+    claim = parse_entry(entry_manifest(key, _layer()), key)
+    assert (claim.digest, claim.size, claim.diff_id, claim.uncompressed_size) == (
+        "sha256:" + "2" * 64,
+        10,
+        "sha256:" + "1" * 64,
+        20,
+    )
+    with pytest.raises(CacheEntryError, match="another key"):
+        parse_entry(entry_manifest(key, _layer()), key.replace("torch", "numpy"))
+    with pytest.raises(CacheEntryError, match="gzip key"):
+        parse_entry(entry_manifest(key, _layer(OCI_LAYER_ZSTD)), key)
+    with pytest.raises(CacheEntryError, match="not a layer cache entry"):
+        parse_entry(b"[]", key)
+
+
+def test_the_tag_of_a_key_is_a_valid_tag_that_names_the_compressors(monkeypatch):
+    import ocibuild.registry.layer_cache as layer_cache
+
+    tag = cache_tag("any | key / with : odd characters " * 20)
+    assert len(tag) <= 128 and tag.replace("-", "").isalnum()
+    before = cache_tag("k")
+    monkeypatch.setattr(layer_cache, "compressors", lambda: "isal==9.9,zstandard==0.25.0")
+    assert cache_tag("k") != before, "another compressor build never shares an entry"
