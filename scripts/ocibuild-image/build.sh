@@ -3,7 +3,7 @@
 #   scripts/ocibuild-image/build.sh [ocibuild build options...]   e.g. -t registry.example/tools/ocibuild:0.1.0 --push
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=${OCIBUILD_SRC:-$(cd "$here/../.." && pwd)}
 python=${PYTHON:-$repo/.venv/bin/python}
 rm -rf "$here/wheels"
 "$python" -m uv build --wheel --quiet -o "$here/wheels" "$repo"

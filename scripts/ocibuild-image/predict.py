@@ -15,7 +15,10 @@ from cog import Path as CogPath
 
 
 class Predictor(BasePredictor):
-    def predict(self, project: CogPath = Input(description="a .tar.gz holding cog.yaml at its top")) -> CogPath:
+    def predict(
+        self,
+        project: CogPath = Input(description="a .tar.gz holding cog.yaml at its top"),  # noqa: B008 - Cog's way
+    ) -> CogPath:
         work = Path(tempfile.mkdtemp(prefix="ocibuild-"))
         with tarfile.open(project) as archive:
             archive.extractall(work / "project", filter="data")
