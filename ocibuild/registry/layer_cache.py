@@ -186,8 +186,9 @@ class LayerCache:
 
     # RemoteLayers
     def lookup(self, cache_key: str) -> LayerBlob | None:
-        """The layer an entry names, its blob in the store (downloaded and checked unless already there)."""
-        if not self._reachable():
+        """The layer an entry names, its blob in the store (downloaded and checked unless already there).
+        Never asked under ``--offline`` (no network at all)."""
+        if self.store.offline or not self._reachable():
             return None
         try:
             layer = self._lookup(cache_key)
@@ -222,7 +223,7 @@ class LayerCache:
         so the cache gets the layers without their bytes being sent again. Failures are warnings."""
         with self._lock:
             pending, self._pending = dict(self._pending), {}
-        if self.readonly or not pending or not self._reachable():
+        if self.readonly or self.store.offline or not pending or not self._reachable():
             return 0
         sources = [r.repository for r in map(parse_reference, pushed) if r.registry == self.registry]
         with ThreadPoolExecutor(max_workers=max(1, self.jobs), thread_name_prefix="cache") as pool:
@@ -290,8 +291,6 @@ class LayerCache:
             raise self.client.fail(r, what)
         claim = parse_entry(r.content, cache_key)
         if not self.store.has_blob(claim.digest, claim.size):
-            if self.store.offline:
-                return None
             fetcher = _Fetcher(self.client, self.repository, self.store, Progress())
             fetcher.blob(claim.digest, claim.size)  # checked against the claimed digest and size as it arrives
             with self._lock:

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from registry_helpers import start_registry
+from registry_helpers import PASSWORD, USER, start_registry
 
 import ocibuild.oci.layer as layer_module
 from ocibuild.cog.build import BuildOptions, build_project
 from ocibuild.oci import Store
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
-from ocibuild.registry import Recorder, push
+from ocibuild.registry import Credentials, Recorder, push
 from ocibuild.registry.known import KnownBlobs
 from ocibuild.registry.layer_cache import CacheEntryError, LayerCache, cache_tag, entry_manifest, parse_entry
 from tests.reproducible.conftest import EXAMPLES, copy_project, seed_store
@@ -253,3 +253,34 @@ def test_the_tag_of_a_key_is_a_valid_tag_that_names_the_compressors(monkeypatch)
     before = cache_tag("k")
     monkeypatch.setattr(layer_cache, "compressors", lambda: "isal==9.9,zstandard==0.25.0")
     assert cache_tag("k") != before, "another compressor build never shares an entry"
+
+
+def test_publish_and_lookup_through_a_registry_that_wants_credentials(auth_registry, make_image, store, tmp_path):
+    layer = make_image(31, layers=1).layers[0]
+    key = "test-layer/1|seed=31|gzip|sde=0"
+    repo = f"{auth_registry.host}/fleet/cache"
+    writer = LayerCache(repo, store, credentials=Credentials(USER, PASSWORD))
+    writer.built(key, layer)
+    assert writer.publish_pending() == 1 and writer.stats.published == 1
+
+    fresh = Store(tmp_path / "fresh")
+    warnings: list[str] = []
+    anonymous = LayerCache(repo, fresh, warn=warnings.append)
+    assert anonymous.lookup(key) is None and len(warnings) == 1, "no credentials: a warning, never a failure"
+
+    reader = LayerCache(repo, fresh, credentials=Credentials(USER, PASSWORD), readonly=True)
+    found = reader.lookup(key)
+    assert found == LayerBlob(
+        layer.diff_id,
+        layer.digest,
+        layer.size,
+        layer.media_type,
+        fresh.blob_path(layer.digest),
+        layer.uncompressed_size,
+    )
+    assert fresh.blob_path(layer.digest).read_bytes() == layer.path.read_bytes()
+    assert reader.stats.downloaded_bytes == layer.size
+    assert reader.lookup(key.replace("seed=31", "seed=32")) is None and reader.stats.misses == 1
+
+    fresh.offline = True
+    assert reader.lookup(key) is None, "--offline never asks the cache"
