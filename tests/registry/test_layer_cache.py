@@ -9,6 +9,10 @@ whose blob bytes or claim are wrong is detected and the layer is built instead; 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -284,3 +288,52 @@ def test_publish_and_lookup_through_a_registry_that_wants_credentials(auth_regis
 
     fresh.offline = True
     assert reader.lookup(key) is None, "--offline never asks the cache"
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "ocibuild", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_the_cli_builds_from_the_cache_mounts_on_push_and_publishes_what_it_made(published, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("OCIBUILD_CACHE", "SOURCE_DATE_EPOCH")}
+    env["OCIBUILD_CACHE_REPO"] = published.cache_repo
+    host = published.registry.host
+    common = ["--progress", "plain", "--source-date-epoch", str(SDE), "--push"]
+
+    project = copy_project(published.project, tmp_path / "project")
+    same = _cli(
+        "build", str(project), "--cache-dir", str(tmp_path / "b"), "-t", f"{host}/cli/same:v1", *common, env=env
+    )
+    assert same.stdout.strip().endswith(published.digest)
+    outcomes = re.findall(r"^[0-9a-f]{12}: (\w+)", same.stderr, re.M)
+    assert outcomes.count("uploaded") == 1 and outcomes.count("mounted") == len(outcomes) - 1, same.stderr  # config
+    assert "published" not in same.stderr and "warning" not in same.stderr, same.stderr
+
+    (project / "predict.py").write_text((project / "predict.py").read_text() + "\n# a new commit\n")
+    before = set(_tags(published, "fleet/cache"))
+    changed = _cli(
+        "build", str(project), "--cache-dir", str(tmp_path / "c"), "-t", f"{host}/cli/changed:v1", *common, env=env
+    )
+    assert "published 1 layer(s)" in changed.stderr, changed.stderr
+    assert len(set(_tags(published, "fleet/cache")) - before) == 1
+
+    readonly = _cli(
+        "build",
+        str(project),
+        "--cache-dir",
+        str(tmp_path / "d"),
+        "--cache-repo-readonly",
+        "-o",
+        str(tmp_path / "layout"),
+        "--progress",
+        "plain",
+        "--source-date-epoch",
+        str(SDE),
+        env=env,
+    )
+    assert readonly.stdout.strip().endswith(changed.stdout.strip().rsplit("@", 1)[1])
+    assert "published" not in readonly.stderr and "materialising" in readonly.stderr
