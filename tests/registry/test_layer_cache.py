@@ -22,6 +22,7 @@ import pytest
 from registry_helpers import PASSWORD, USER, start_registry
 
 import ocibuild.oci.layer as layer_module
+import ocibuild.run.buildrun as buildrun
 from ocibuild.cog.build import BuildOptions, build_project
 from ocibuild.oci import Store
 from ocibuild.oci.layer import LayerBlob
@@ -337,3 +338,31 @@ def test_the_cli_builds_from_the_cache_mounts_on_push_and_publishes_what_it_made
     )
     assert readonly.stdout.strip().endswith(changed.stdout.strip().rsplit("@", 1)[1])
     assert "published" not in readonly.stderr and "materialising" in readonly.stderr
+
+
+def test_build_run_layers_come_from_the_cache_without_running_the_command(shared_cache, tmp_path, monkeypatch):
+    project = copy_project(EXAMPLES / "hello-world", tmp_path / "project-a")
+    cog_yaml = project / "cog.yaml"
+    cog_yaml.write_text(cog_yaml.read_text().replace("build:\n", 'build:\n  run:\n    - "echo fleet > /fleet.txt"\n'))
+    with start_registry(tmp_path / "registry") as registry:
+        repo = f"{registry.host}/fleet/cache"
+        store_a = Store(seed_store(shared_cache, tmp_path / "store-a"))
+        cache_a = LayerCache(repo, store_a)
+        a = build_project(cog_yaml, BuildOptions(store=store_a, source_date_epoch=SDE, layer_cache=cache_a))
+        made = len(cache_a.pending)
+        assert made >= len(a.target.layers), "every layer, the build.run one included, is offered to the cache"
+        assert cache_a.publish_pending() == made
+
+        project_b = copy_project(project, tmp_path / "project-b")  # with the lock A wrote (its toolbox too)
+        store_b = Store(tmp_path / "store-b")
+        cache_b = LayerCache(repo, store_b)
+        counter = _Counter(monkeypatch)
+
+        def never(*args, **kwargs):
+            raise AssertionError("a build.run command ran on machine B")
+
+        monkeypatch.setattr(buildrun, "_run_one", never)
+        b = build_project(
+            project_b / "cog.yaml", BuildOptions(store=store_b, source_date_epoch=SDE, layer_cache=cache_b)
+        )
+    assert b.digest == a.digest and counter.layers == 0 and cache_b.stats.misses == 0
