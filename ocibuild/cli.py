@@ -119,6 +119,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--source-date-epoch", type=int, help="as for build")
     plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression")
+    plan.add_argument(
+        "--cache-repo",
+        default=os.environ.get("OCIBUILD_CACHE_REPO") or None,
+        help="also show the digests this layer cache holds for layers the store lacks (as for build)",
+    )
     _add_resolve_options(plan)
     _add_common(plan)
 
@@ -360,11 +365,11 @@ def _layer_cache(args: argparse.Namespace, store: Store):
         return LayerCache(
             args.cache_repo,
             store,
-            readonly=args.cache_repo_readonly,
-            insecure_registries=args.insecure_registry,
+            readonly=getattr(args, "cache_repo_readonly", True),  # plan only reads
+            insecure_registries=getattr(args, "insecure_registry", []),
             known=KnownBlobs(_known_blobs_file(args)),
             warn=active().warn,
-            jobs=args.jobs,
+            jobs=getattr(args, "jobs", 4),
         )
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
@@ -440,6 +445,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     store = _open_store(args)
     plan = plan_project(args.path, _build_options(args, store, active()))
     doc = plan.to_json(store)
+    if args.cache_repo:
+        cache = _layer_cache(args, store)
+        for step in (s for platform in doc["platforms"] for s in platform["steps"] + platform["build_only"]):
+            if step.get("key") and not step.get("digest"):
+                step["cache"] = cache.peek(step["key"])
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
         return 0
@@ -447,6 +457,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"{platform['platform']} (source_date_epoch {doc['source_date_epoch']}):")
         for step in platform["steps"]:
             state = step.get("digest") or ("not built" if step.get("key") else "")
+            if step.get("cache"):
+                state = f"in {args.cache_repo}: {step['cache']}"
             print(f"  {step['name']:<40} {step['stamping']:<8} {state}")
     return 0
 

@@ -204,6 +204,17 @@ class LayerCache:
                 self.stats.hits += 1
         return layer
 
+    def peek(self, cache_key: str) -> str | None:
+        """The digest an entry claims for ``cache_key``, downloading nothing (``ocibuild plan``); None on a miss."""
+        if self.store.offline or not self._reachable():
+            return None
+        try:
+            claim = self._claim(cache_key)
+        except _ERRORS as exc:
+            self.warn(f"cache {self.name}: {_one_line(exc)}")
+            return None
+        return None if claim is None else claim.digest
+
     def built(self, cache_key: str, layer: LayerBlob) -> None:
         if not self.readonly:
             with self._lock:
@@ -274,6 +285,25 @@ class LayerCache:
             return self._state
 
     def _lookup(self, cache_key: str) -> LayerBlob | None:
+        claim = self._claim(cache_key)
+        if claim is None:
+            return None
+        if not self.store.has_blob(claim.digest, claim.size):
+            fetcher = _Fetcher(self.client, self.repository, self.store, Progress())
+            fetcher.blob(claim.digest, claim.size)  # checked against the claimed digest and size as it arrives
+            with self._lock:
+                self.stats.downloaded_bytes += claim.size
+        self.known.add(self.registry, self.repository, [claim.digest])
+        return LayerBlob(
+            diff_id=claim.diff_id,
+            digest=claim.digest,
+            size=claim.size,
+            media_type=claim.media_type,
+            path=self.store.blob_path(claim.digest),
+            uncompressed_size=claim.uncompressed_size,
+        )
+
+    def _claim(self, cache_key: str) -> Claim | None:
         tag = cache_tag(cache_key)
         scope = pull_scope(self.repository)
         what = f"get cache entry {tag[:19]}"
@@ -289,21 +319,7 @@ class LayerCache:
             return None
         if r.status_code != 200:
             raise self.client.fail(r, what)
-        claim = parse_entry(r.content, cache_key)
-        if not self.store.has_blob(claim.digest, claim.size):
-            fetcher = _Fetcher(self.client, self.repository, self.store, Progress())
-            fetcher.blob(claim.digest, claim.size)  # checked against the claimed digest and size as it arrives
-            with self._lock:
-                self.stats.downloaded_bytes += claim.size
-        self.known.add(self.registry, self.repository, [claim.digest])
-        return LayerBlob(
-            diff_id=claim.diff_id,
-            digest=claim.digest,
-            size=claim.size,
-            media_type=claim.media_type,
-            path=self.store.blob_path(claim.digest),
-            uncompressed_size=claim.uncompressed_size,
-        )
+        return parse_entry(r.content, cache_key)
 
 
 def _one_line(exc: BaseException) -> str:

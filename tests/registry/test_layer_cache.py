@@ -314,6 +314,12 @@ def test_the_cli_builds_from_the_cache_mounts_on_push_and_publishes_what_it_made
     assert outcomes.count("uploaded") == 1 and outcomes.count("mounted") == len(outcomes) - 1, same.stderr  # config
     assert "published" not in same.stderr and "warning" not in same.stderr, same.stderr
 
+    plan = _cli(
+        "plan", str(project), "--json", "--cache-dir", str(tmp_path / "p"), "--source-date-epoch", str(SDE), env=env
+    )
+    steps = [step for platform in json.loads(plan.stdout)["platforms"] for step in platform["steps"] if step.get("key")]
+    assert {step["cache"] for step in steps} == {layer.digest for layer in published.entries.values()}
+
     (project / "predict.py").write_text((project / "predict.py").read_text() + "\n# a new commit\n")
     before = set(_tags(published, "fleet/cache"))
     changed = _cli(
