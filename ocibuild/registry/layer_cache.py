@@ -275,9 +275,8 @@ class LayerCache:
     def _reachable(self) -> bool:
         with self._lock:
             if self._state is None:
-                scope = pull_scope(self.repository) if self.readonly else push_scope(self.repository)
-                try:
-                    self.client.ping(scope)
+                try:  # pull scope: a reader with pull-only credentials still reads; a refused write only warns
+                    self.client.ping(pull_scope(self.repository))
                     self._state = True
                 except _ERRORS as exc:
                     self._state = False
