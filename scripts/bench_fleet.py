@@ -8,8 +8,11 @@ the warm cache repository. Each is ``ocibuild build --push`` in its own process,
 A "fresh store" holds only downloads (.debs, wheels, Debian indexes) hard-linked from ``--seed`` when given (the
 test suite's store by default): no layers, no keys. So the cold build is only the layer work, never the network,
 the hardest baseline for the ratio. ``--seed ''`` starts from an empty store (downloads count too).
+An untimed warm-up build first (another fresh store, no registry) leaves both timed builds the same interpreter
+bytecode and page cache; where PYTHONDONTWRITEBYTECODE is set, bytecode goes under the run's temp dir
+(``--no-bytecode`` keeps the variable: every process then compiles ocibuild's source, ~1 s here).
 
-    python scripts/bench_fleet.py [--example examples/torch-cpu] [--find-links DIR] [--seed DIR]
+    python scripts/bench_fleet.py [--example examples/torch-cpu] [--find-links DIR] [--seed DIR] [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -63,7 +66,19 @@ def _link(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def machine(name: str, work: Path, project: Path, host: str, find_links: list[str], seed: Path | None) -> dict:
+def child_env(work: Path, bytecode: bool) -> dict[str, str]:
+    """The builds' environment. With ``bytecode``, Python caches compiled modules under ``work`` (an installed
+    ocibuild has its bytecode; PYTHONDONTWRITEBYTECODE=1 would make each process compile ~1 s of source)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OCIBUILD_CACHE", "SOURCE_DATE_EPOCH")}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def machine(
+    name: str, work: Path, project: Path, host: str | None, find_links: list[str], seed: Path | None, env: dict
+) -> dict:
     store = fresh_store(work / f"store-{name}", seed)
     checkout = work / f"project-{name}"
     shutil.copytree(project, checkout, ignore=shutil.ignore_patterns(".ocibuild", "__pycache__"))
@@ -72,10 +87,9 @@ def machine(name: str, work: Path, project: Path, host: str, find_links: list[st
         sys.executable, "-m", "ocibuild", "build", str(checkout),
         "--cache-dir", str(store), "-o", str(output), "--progress", "plain",
         "--source-date-epoch", "1700000000",
-        "--cache-repo", f"{host}/fleet/cache", "--push", "-t", f"{host}/fleet/model-{name}:v1",
+        *(("--cache-repo", f"{host}/fleet/cache", "--push", "-t", f"{host}/fleet/model-{name}:v1") if host else ()),
         *(arg for folder in find_links for arg in ("--find-links", folder)),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("OCIBUILD_CACHE", "SOURCE_DATE_EPOCH")}
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=work)
     wall = time.perf_counter() - start
@@ -83,6 +97,8 @@ def machine(name: str, work: Path, project: Path, host: str, find_links: list[st
         Path(os.environ["BENCH_FLEET_LOGS"], f"machine-{name}.log").write_text(done.stderr)
     if done.returncode != 0:
         sys.exit(f"machine {name}: build failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    if host is None:
+        return {"wall_s": round(wall, 2)}
     layers = _layers(output)
     uploaded = {}
     for line in done.stderr.splitlines():
@@ -113,18 +129,22 @@ def main() -> int:
     parser.add_argument("--example", type=Path, default=REPO / "examples" / "torch-cpu")
     parser.add_argument("--find-links", action="append", default=None, help="default: pip config's find-links")
     parser.add_argument("--seed", default=str(DEFAULT_SEED), help="store whose downloads seed each fresh store")
+    parser.add_argument("--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE as it is")
     args = parser.parse_args()
     find_links = args.find_links if args.find_links is not None else default_find_links()
     seed = Path(args.seed) if args.seed and Path(args.seed).is_dir() else None
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         work = Path(tmp)
+        env = child_env(work, not args.no_bytecode)
+        machine("warm-up", work, args.example, None, find_links, seed, env)  # untimed: bytecode, page cache
         with start_registry(work / "registry") as registry:
-            cold = machine("a", work, args.example, registry.host, find_links, seed)
-            warm = machine("b", work, args.example, registry.host, find_links, seed)
+            cold = machine("a", work, args.example, registry.host, find_links, seed, env)
+            warm = machine("b", work, args.example, registry.host, find_links, seed, env)
     ratio = warm["wall_s"] / cold["wall_s"]
     report = {
         "example": str(args.example),
         "seed": str(seed) if seed else None,
+        "bytecode": not args.no_bytecode,
         "cold_build_and_push": cold,
         "fresh_store_warm_cache": warm,
         "ratio": round(ratio, 3),
