@@ -24,12 +24,14 @@ from registry_helpers import PASSWORD, USER, start_registry
 import ocibuild.oci.layer as layer_module
 import ocibuild.run.buildrun as buildrun
 from ocibuild.cog.build import BuildOptions, build_project
+from ocibuild.errors import BuildError
 from ocibuild.oci import Store
 from ocibuild.oci.layer import LayerBlob
 from ocibuild.oci.mediatypes import OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
 from ocibuild.registry import Credentials, Recorder, push
 from ocibuild.registry.known import KnownBlobs
 from ocibuild.registry.layer_cache import CacheEntryError, LayerCache, cache_tag, entry_manifest, parse_entry
+from ocibuild.reproducible import verify_reproducible
 from tests.reproducible.conftest import EXAMPLES, copy_project, seed_store
 
 SDE = 1_700_000_000
@@ -372,3 +374,23 @@ def test_build_run_layers_come_from_the_cache_without_running_the_command(shared
             project_b / "cog.yaml", BuildOptions(store=store_b, source_date_epoch=SDE, layer_cache=cache_b)
         )
     assert b.digest == a.digest and counter.layers == 0 and cache_b.stats.misses == 0
+
+
+def test_a_well_formed_lie_is_only_caught_by_rebuilding_and_verify_reproducible_catches_it(
+    published, shared_cache, tmp_path, monkeypatch
+):
+    """The threat model's limit: an entry that names another real layer (right digest, size and diff_id for *that*
+    layer) passes every check, so whoever may write the cache decides the layer. --verify-reproducible rebuilds
+    every layer without the cache and names the difference."""
+    key, layer = _smallest(published)
+    _, other = max(published.entries.items(), key=lambda item: item[1].size)
+    _put_entry(published, key, entry_manifest(key, other))
+    try:
+        result, cache, written, warnings = _machine_b(published, tmp_path, monkeypatch)
+        assert result.digest != published.digest and written == 0 and not warnings, "the lie went through"
+        downloads = Store(seed_store(shared_cache, tmp_path / "downloads"))  # the rebuild reads no network
+        options = BuildOptions(store=downloads, source_date_epoch=SDE, offline=True, layer_cache=cache)
+        with pytest.raises(BuildError, match="not reproducible: layer"):
+            verify_reproducible(tmp_path / "project-b" / "cog.yaml", options, result)
+    finally:
+        _put_entry(published, key, entry_manifest(key, layer))
