@@ -146,6 +146,8 @@ class CacheStats:
     rejected: int = 0
     downloaded_bytes: int = 0
     published: int = 0
+    uploaded_bytes: int = 0
+    """Blob bytes sent while publishing (a blob mounted from the pushed image, or already there, sends none)."""
 
 
 class LayerCache:
@@ -237,6 +239,11 @@ class LayerCache:
         if self.readonly or self.store.offline or not pending or not self._reachable():
             return 0
         sources = [r.repository for r in map(parse_reference, pushed) if r.registry == self.registry]
+        try:  # the entries' shared config, once, before they race to it
+            self._push(Blob(EMPTY_DIGEST, len(EMPTY), EMPTY), ())
+        except _ERRORS as exc:
+            self.warn(f"cache {self.name}: could not publish: {_one_line(exc)}")
+            return 0
         with ThreadPoolExecutor(max_workers=max(1, self.jobs), thread_name_prefix="cache") as pool:
             done = list(pool.map(lambda item: self.publish(*item, mount_from=sources), pending.items()))
         return sum(done)
@@ -261,7 +268,7 @@ class LayerCache:
     def _push(self, blob: Blob, mount_from: Sequence[str]) -> None:
         sources = [*self.known.sources(self.registry, blob.digest, exclude=self.repository), *mount_from]
         sources = [s for s in sources if s != self.repository]
-        push_blob(
+        outcome = push_blob(
             self.client,
             self.repository,
             blob,
@@ -269,6 +276,9 @@ class LayerCache:
             chunk_size=None,
             progress=Progress(),
         )
+        if outcome == "uploaded":
+            with self._lock:
+                self.stats.uploaded_bytes += blob.size
         self.known.add(self.registry, self.repository, [blob.digest])
 
     # internals

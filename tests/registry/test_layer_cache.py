@@ -65,6 +65,7 @@ def published(tmp_path_factory, shared_cache) -> Published:
         ref = f"{registry.host}/fleet/model-a:v1"
         push(result.target, [ref], known_blobs_file=base / "known.json", progress=Recorder())
         assert cache.publish_pending([ref]) == len(entries) and not cache.pending
+        assert cache.stats.uploaded_bytes == len(b"{}"), "layers are mounted from the image just pushed"
         yield Published(registry, cache_repo, project, result.digest, entries)
 
 
