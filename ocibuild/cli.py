@@ -90,6 +90,15 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build twice (the second time in a fresh cache) and fail if any digest differs",
     )
+    build.add_argument(
+        "--cache-repo",
+        default=os.environ.get("OCIBUILD_CACHE_REPO") or None,
+        help="REGISTRY/REPO: a layer cache shared by every machine (default $OCIBUILD_CACHE_REPO); layers found "
+        "there are not built, layers built here are published after the image",
+    )
+    build.add_argument(
+        "--cache-repo-readonly", action="store_true", help="use --cache-repo but never write to it (untrusted builds)"
+    )
     _add_resolve_options(build)
     _add_registry_options(build)
     _add_common(build)
@@ -112,6 +121,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--source-date-epoch", type=int, help="as for build")
     plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression")
+    plan.add_argument(
+        "--cache-repo",
+        default=os.environ.get("OCIBUILD_CACHE_REPO") or None,
+        help="also show the digests this layer cache holds for layers the store lacks (as for build)",
+    )
     _add_resolve_options(plan)
     _add_common(plan)
 
@@ -336,7 +350,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: (or model:) in cog.yaml")
     options = _build_options(args, store, reporter)
     options.exclude_paths = _inside(cog_yaml.parent, [output, args.tarball])
-    result = build_project(cog_yaml, options)
+    cache = _layer_cache(args, store) if args.cache_repo else None
+    options.layer_cache = cache
+    try:
+        result = build_project(cog_yaml, options)
+    finally:
+        if cache is not None:
+            cache.known.save()  # the push mounts what came from the cache instead of uploading it
     if args.verify_reproducible:
         from ocibuild.reproducible import verify_reproducible
 
@@ -351,8 +371,41 @@ def _cmd_build(args: argparse.Namespace) -> int:
     lines = write_outputs(result.target, output, args.tarball, refs, reporter, result.source_date_epoch, name, attached)
     if args.push:
         lines = _push(result.target, refs, args, attached)
+    if cache is not None:
+        _publish(cache, refs if args.push else [])
     _emit(lines, result.digest, args)
     return 0
+
+
+def _layer_cache(args: argparse.Namespace, store: Store):
+    from ocibuild.registry.known import KnownBlobs
+    from ocibuild.registry.layer_cache import LayerCache
+
+    try:
+        return LayerCache(
+            args.cache_repo,
+            store,
+            readonly=getattr(args, "cache_repo_readonly", True),  # plan only reads
+            insecure_registries=getattr(args, "insecure_registry", []),
+            known=KnownBlobs(_known_blobs_file(args)),
+            warn=active().warn,
+            jobs=getattr(args, "jobs", 4),
+        )
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def _publish(cache, pushed: list[str]) -> None:
+    """Publish the layers this build made to the cache (after the image is written and pushed; never fails)."""
+    if cache.readonly or not cache.pending:
+        return
+    published = cache.publish_pending(pushed)
+    cache.known.save()
+    active().step(f"cache {cache.name}: published {published} layer(s)")
+
+
+def _known_blobs_file(args: argparse.Namespace) -> Path:
+    return (args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json"
 
 
 def _push_target(config) -> str | None:
@@ -388,7 +441,7 @@ def _push(target, refs: list[str], args: argparse.Namespace, referrers=()) -> li
         jobs=args.jobs,
         insecure_registries=tuple(args.insecure_registry),
         progress=_registry_progress(),
-        known_blobs_file=(args.cache_dir or default_cache_dir()) / "registry" / "known-blobs.json",
+        known_blobs_file=_known_blobs_file(args),
     )
     if referrers:  # SBOM and provenance, after the image they refer to
         from ocibuild.registry.referrers import push_referrers
@@ -421,6 +474,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     store = _open_store(args)
     plan = plan_project(args.path, _build_options(args, store, active()))
     doc = plan.to_json(store)
+    if args.cache_repo:
+        cache = _layer_cache(args, store)
+        for step in (s for platform in doc["platforms"] for s in platform["steps"] + platform["build_only"]):
+            if step.get("key") and not step.get("digest"):
+                step["cache"] = cache.peek(step["key"])
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
         return 0
@@ -428,6 +486,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"{platform['platform']} (source_date_epoch {doc['source_date_epoch']}):")
         for step in platform["steps"]:
             state = step.get("digest") or ("not built" if step.get("key") else "")
+            if step.get("cache"):
+                state = f"in {args.cache_repo}: {step['cache']}"
             print(f"  {step['name']:<40} {step['stamping']:<8} {state}")
     return 0
 

@@ -33,14 +33,14 @@ def verify_reproducible(cog_yaml: Path, options, first) -> None:
     try:  # not TemporaryDirectory: its recursive cleanup fails on a deep build.run tree
         if options.offline:
             _link_downloads(options.store.root, tmp)
-        second_options = dataclasses.replace(options, store=Store(tmp), update_lock=False)
+        # Never from a shared cache: the second build makes every layer, so it checks the cache's claims too.
+        second_options = dataclasses.replace(options, store=Store(tmp), update_lock=False, layer_cache=None)
         second = build_project(cog_yaml, second_options)
+        if second.digest != first.digest:  # described before the second build's blobs are removed
+            raise BuildError(describe_difference(first.target, second.target))
     finally:
         remove_tree(tmp, ignore_errors=True)
-    if second.digest == first.digest:
-        options.reporter.step(f"reproducible: a fresh build gave the same digest {first.digest}")
-        return
-    raise BuildError(describe_difference(first.target, second.target))
+    options.reporter.step(f"reproducible: a fresh build gave the same digest {first.digest}")
 
 
 def _link_downloads(src: Path, dest: Path) -> None:

@@ -27,6 +27,7 @@ from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resol
 from ocibuild.cog.schema import generate_schema, openapi_json
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, LayerBlob, LayerRecipe, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
+from ocibuild.oci.layer import RemoteLayers
 from ocibuild.oci.parallel import run_parallel
 from ocibuild.progress import NullReporter, Reporter
 from ocibuild.run.buildrun import BuildCommand, as_build_command, run_build_commands
@@ -60,6 +61,9 @@ class BuildOptions:
     exclude_paths: Sequence[str] = ()
     """Project paths left out of /src besides the defaults (e.g. an output written inside the project)."""
     reporter: Reporter = field(default_factory=NullReporter)
+    layer_cache: RemoteLayers | None = None
+    """A cache shared between machines (``--cache-repo``): asked for each layer the store lacks, told of each
+    layer made here (``ocibuild.registry.layer_cache``)."""
 
 
 @dataclass(frozen=True)
@@ -268,7 +272,7 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
         if cached is not None:
             return cached
         with reporter.task(f"layer {names[key]}") as task:
-            return recipe.materialise(store, compression, on_bytes=task.advance)
+            return recipe.materialise(store, compression, on_bytes=task.advance, remote=options.layer_cache)
 
     jobs = {key: functools.partial(materialise, key, recipe) for key, recipe in recipes.items()}
     jobs["weights"] = functools.partial(weights_layers, plan.weights, store)
@@ -287,6 +291,7 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
                 plan.source_date_epoch,
                 compression,
                 env=[*platform.contract.env, *BUILD_RUN_ENV],
+                remote=options.layer_cache,
             )
             layers += list(zip(platform.run, run_layers, strict=True))
         assert platform.code.recipe is not None

@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ocibuild.oci.compression import Compression, open_compressor
 from ocibuild.oci.descriptor import Descriptor
@@ -106,6 +107,17 @@ def write_layer(
     )
 
 
+class RemoteLayers(Protocol):
+    """A cache shared between machines (``ocibuild.registry.layer_cache``), asked after the store misses.
+
+    ``lookup`` returns a layer whose blob it has put into the store, checked against its digest, or None;
+    ``built`` hears of a layer made here, to publish later. Neither may raise: a cache never fails a build."""
+
+    def lookup(self, cache_key: str) -> LayerBlob | None: ...
+
+    def built(self, cache_key: str, layer: LayerBlob) -> None: ...
+
+
 @dataclass(frozen=True)
 class LayerRecipe:
     """How to make one layer: an input ``key`` that fixes its bytes, its ``entries`` and the epoch that stamps them.
@@ -128,11 +140,15 @@ class LayerRecipe:
         return None if record is None else LayerBlob.from_record(record, store)
 
     def materialise(
-        self, store: Store, compression: Compression, on_bytes: Callable[[int], None] | None = None
+        self,
+        store: Store,
+        compression: Compression,
+        on_bytes: Callable[[int], None] | None = None,
+        remote: RemoteLayers | None = None,
     ) -> LayerBlob:
         with contextlib.ExitStack() as stack:
             entries = functools.partial(self.entries, stack)
-            return cached_layer(self.key, entries, store, compression, self.source_date_epoch, on_bytes)
+            return cached_layer(self.key, entries, store, compression, self.source_date_epoch, on_bytes, remote)
 
 
 def cached_layer(
@@ -142,8 +158,10 @@ def cached_layer(
     compression: Compression = Compression.GZIP,
     source_date_epoch: int = 0,
     on_bytes: Callable[[int], None] | None = None,
+    remote: RemoteLayers | None = None,
 ) -> LayerBlob:
-    """The layer for an input ``key``: from the store when known, else built from ``entries_factory()``.
+    """The layer for an input ``key``: from the store when known, else from ``remote`` (a shared cache), else
+    built from ``entries_factory()`` (and then offered to ``remote``).
 
     The key must fix the layer's bytes: include every input, the compression and SOURCE_DATE_EPOCH.
     """
@@ -151,6 +169,11 @@ def cached_layer(
     record = store.lookup(full_key)
     if record is not None:
         return LayerBlob.from_record(record, store)
+    if remote is not None and (fetched := remote.lookup(full_key)) is not None:
+        store.record(full_key, fetched.to_record())
+        return fetched
     layer = write_layer(entries_factory(), store, compression, source_date_epoch, on_bytes=on_bytes)
     store.record(full_key, layer.to_record())
+    if remote is not None:
+        remote.built(full_key, layer)
     return layer

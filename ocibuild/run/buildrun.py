@@ -24,7 +24,7 @@ from ocibuild import progress
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.entries import Entry
-from ocibuild.oci.layer import LayerBlob, cached_layer
+from ocibuild.oci.layer import LayerBlob, RemoteLayers, cached_layer
 from ocibuild.oci.store import Store
 from ocibuild.run.diff import KEEP_OWNERS, diff_rootfs
 from ocibuild.run.extract import rootfs_in_use
@@ -172,6 +172,7 @@ def run_build_commands(
     *,
     env: Sequence[str] = (),
     runtime: str = "auto",
+    remote: RemoteLayers | None = None,
 ) -> list[LayerBlob]:
     """One layer per command, each run on top of ``lower_layers`` plus the layers of the commands before it."""
     built: list[LayerBlob] = []
@@ -187,5 +188,6 @@ def run_build_commands(
                 workspace = stack.enter_context(Workspace(lower, store.root / "tmp"))
                 return _run_one(command, lower, workspace, secrets, env, runtime, store)
 
-            built.append(cached_layer(_key(command, below, env), entries, store, compression, source_date_epoch))
+            key = _key(command, below, env)
+            built.append(cached_layer(key, entries, store, compression, source_date_epoch, remote=remote))
     return built
