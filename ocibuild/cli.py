@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 build failed, 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -85,6 +86,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--push", action="store_true", help="push to every -t reference (default: cog.yaml's image, else its model)"
     )
     build.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once when pushing")
+    build.add_argument(
+        "--openapi-schema",
+        type=Path,
+        help="use this OpenAPI document as the image's schema instead of generating one (as cog build's flag)",
+    )
     build.add_argument(
         "--verify-reproducible",
         action="store_true",
@@ -284,6 +290,7 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
         ca_certs=args.ca_cert,
         secrets=dict(parse_secret_arg(text) for text in args.secret),
         reporter=reporter,
+        openapi_schema=getattr(args, "openapi_schema", None),
     )
 
 
@@ -356,6 +363,11 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | N
         "source_date_epoch": resolve_source_date_epoch(args.source_date_epoch, project),
         "find_links": list(args.find_links),
     }
+    if args.openapi_schema is not None:
+        try:
+            options["openapi_schema"] = hashlib.sha256(args.openapi_schema.read_bytes()).hexdigest()
+        except OSError:
+            return None  # the build names the problem
     return memo_key(project, options, _inside(project, [output, args.tarball]))
 
 
