@@ -161,9 +161,15 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(run)
 
     predict = sub.add_parser("predict", help="run one prediction, like `cog predict`, without Docker")
-    predict.add_argument("image", help="a cog.yaml or its directory (built first), an OCI layout, a tarball or a ref")
+    predict.add_argument(
+        "image",
+        nargs="?",
+        default=".",
+        help="a cog.yaml or its directory (built first; default: the current directory), an OCI layout, a tarball "
+        "or a ref",
+    )
     predict.add_argument("-i", "--input", action="append", default=[], help="name=value or name=@file (repeatable)")
-    predict.add_argument("--json", help="all inputs as one JSON object")
+    predict.add_argument("--json", help="all inputs as one JSON object, or @FILE, or @- for standard input")
     predict.add_argument("-o", "--output", type=Path, help="where to write file outputs")
     predict.add_argument("--setup-timeout", type=float, default=300.0, help="seconds setup() may take")
     _add_run_options(predict)
@@ -521,7 +527,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ocibuild.run import predict
+    from ocibuild.run.predict import check_output_path
 
+    check_output_path(args.output)  # before a build or a pull
     store = _open_store(args)
     image = _resolve_image(args, store)
     result = predict(
@@ -530,6 +538,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.input,
         args.json,
         args.output,
+        env=args.env,
         gpus=args.gpus == "all",
         setup_timeout=args.setup_timeout,
         volumes=args.volume,

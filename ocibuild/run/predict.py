@@ -22,20 +22,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ocibuild import progress
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
 from ocibuild.run.extract import rootfs_in_use
 from ocibuild.run.gpu import gpu_setup
-from ocibuild.run.inputs import parse_input_args
+from ocibuild.run.inputs import parse_input_args, read_json_arg
 from ocibuild.run.network import Publish, Publisher, Readiness
 from ocibuild.run.outbound import Outbound
 from ocibuild.run.paths import read_text_in
 from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals
 from ocibuild.run.spec import RunOptions, build_spec, parse_volume
+from ocibuild.run.sse import iter_events
 from ocibuild.run.workspace import Workspace
 
 POLL_S = 0.1
+SETUP_NOTE_S = 10.0
+"""How often a long setup() says it is still running."""
 SCHEMA_LABEL = "run.cog.openapi_schema"
 SCHEMA_FILE = ".cog/openapi_schema.json"
 RUNNER_PORT = 5000
@@ -103,8 +107,10 @@ class RunnerClient:
 
     def wait_ready(self, timeout: float) -> None:
         """Poll /health-check every 100 ms until READY, echoing new setup logs; SETUP_FAILED is an error."""
-        deadline = time.monotonic() + timeout
-        shown = 0
+        reporter = progress.active()
+        started = time.monotonic()
+        deadline, note = started + timeout, started + SETUP_NOTE_S
+        shown, announced = 0, False
         while True:
             self.check()
             try:
@@ -117,23 +123,35 @@ class RunnerClient:
                     self.log(logs[shown:])
                     shown = len(logs)
                 status = health.get("status")
+                if status == "STARTING" and not announced:
+                    reporter.step("running setup()")
+                    announced = True
                 if status == "READY":
+                    reporter.step(f"model ready ({time.monotonic() - started:.1f}s)")
                     return
                 if status in ("SETUP_FAILED", "DEFUNCT"):
                     last = logs.strip().splitlines()[-1:] or [status]
                     raise BuildError(f"model setup failed ({status}): {last[0]}")
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise BuildError(f"model setup did not finish within {timeout:g}s (--setup-timeout)")
+            if now > note:
+                reporter.step(f"{'setup()' if announced else 'the runner'} still starting ({now - started:.0f}s)")
+                note = now + SETUP_NOTE_S
             time.sleep(POLL_S)
 
-    def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """POST one synchronous prediction (in a thread, so signals and container exit are noticed)."""
+    def predict(self, inputs: dict[str, Any], on_chunk: Callable[[Any], None] | None = None) -> dict[str, Any]:
+        """POST one prediction (in a thread, so signals and container exit are noticed); with ``on_chunk``, as
+        Server-Sent Events, each output chunk handed to ``on_chunk`` as it arrives."""
         result: list[Any] = []
 
         def post() -> None:
             try:
-                result.append(self._request("POST", "/predictions", {"input": inputs}, timeout=None))  # type: ignore[arg-type]
-            except (OSError, http.client.HTTPException) as exc:
+                if on_chunk is None:
+                    result.append(self._request("POST", "/predictions", {"input": inputs}, timeout=None))  # type: ignore[arg-type]
+                else:
+                    result.append(self._stream(inputs, on_chunk))
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 result.append(exc)
 
         thread = threading.Thread(target=post, daemon=True)
@@ -145,6 +163,32 @@ class RunnerClient:
             raise BuildError(f"the prediction request failed: {result[0]}")
         status, body = result[0]
         return _check_response(status, body)
+
+    def _stream(self, inputs: dict[str, Any], on_chunk: Callable[[Any], None]) -> tuple[int, Any]:
+        """The prediction as SSE: output chunks to ``on_chunk``, logs to stderr; the ``completed`` snapshot."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port)
+        try:
+            headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+            connection.request("POST", "/predictions", body=json.dumps({"input": inputs}).encode(), headers=headers)
+            response = connection.getresponse()
+            if not response.getheader("Content-Type", "").startswith("text/event-stream"):
+                payload = response.read()
+                try:
+                    return response.status, json.loads(payload) if payload else None
+                except ValueError:
+                    return response.status, payload.decode(errors="replace")
+            for event, data in iter_events(response):
+                if event == "output" and isinstance(data, dict):
+                    on_chunk(data.get("chunk"))
+                elif event == "log" and isinstance(data, dict):
+                    print(data.get("data", ""), end="", file=sys.stderr, flush=True)
+                elif event == "completed":
+                    return 200, data
+                elif event == "error":
+                    return 200, {"status": "failed", "error": (data or {}).get("error", "the event stream failed")}
+            return 200, {"status": "failed", "error": "the event stream ended before the prediction completed"}
+        finally:
+            connection.close()
 
 
 def _check_response(status: int, body: Any) -> dict[str, Any]:
@@ -159,7 +203,10 @@ def _check_response(status: int, body: Any) -> dict[str, Any]:
         error = body.get("error") if isinstance(body, dict) else body
         raise BuildError(f"the runner answered HTTP {status}: {error}")
     if body.get("status") != "succeeded":
-        raise BuildError(f"prediction {body.get('status')}: {body.get('error') or 'no error message'}")
+        error = str(body.get("error") or "no error message")
+        for prefix in ("Prediction failed: ", "prediction failed: "):  # the runner's own prefix, said once
+            error = error.removeprefix(prefix)
+        raise BuildError(f"prediction {body.get('status')}: {error}")
     return body
 
 
@@ -177,32 +224,81 @@ def _is_file(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("data:")
 
 
+def check_output_path(path: Path | None) -> None:
+    """Refuse an ``-o`` that cannot be written before any container starts (as ``cog predict`` does)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserInputError(f"-o {path}: is a directory; give a file path")
+    if not path.parent.is_dir():
+        raise UserInputError(f"-o {path}: the folder {path.parent} does not exist")
+
+
 def write_output(output: Any, path: Path | None, schema: dict[str, Any] | None) -> tuple[str | None, list[Path]]:
-    """Write file outputs (``output.<ext>``, ``output.<i>.<ext>`` or ``-o PATH``); returns the text to print."""
+    """Write file outputs (``output.<ext>``, ``output.<i>.<ext>`` or ``-o PATH``, ``PATH.<i>.<ext>`` for a list);
+    returns the text to print."""
     values = output if isinstance(output, list) and output and all(_is_file(v) for v in output) else None
     if _is_file(output) or values is not None:
         files = []
         for index, url in enumerate(values if values is not None else [output]):
             data, mime = _decode_data_url(url)
-            ext = mimetypes.guess_extension(mime) or ""
+            ext = _extension(mime)
             if path is None:
                 target = Path(f"output.{index}{ext}" if values is not None else f"output{ext}")
+            elif values is not None:
+                target = path.with_name(f"{path.stem if path.suffix else path.name}.{index}{path.suffix or ext}")
             else:
-                target = path.with_name(f"{path.stem}.{index}{path.suffix}") if values is not None else path
+                target = path
             target.write_bytes(data)
             files.append(target)
         return None, files
-    output_schema = ((schema or {}).get("components", {}).get("schemas", {}) or {}).get("Output", {})
-    if isinstance(output, str):
-        text = output
-    elif isinstance(output, list) and output_schema.get("x-cog-array-display") == "concatenate":
-        text = "".join(str(item) for item in output)
-    else:
-        text = json.dumps(output, indent=2)
+    text = output_text(output, schema)
     if path is not None:
         path.write_text(text if text.endswith("\n") else text + "\n")
         return None, [path]
     return text, []
+
+
+def _extension(mime: str) -> str:
+    """``.png`` for ``image/png``; the common types first, as Python's table prefers rarer ones (``.jpe``)."""
+    preferred = {"image/jpeg": ".jpg", "audio/mpeg": ".mp3", "text/plain": ".txt", "video/mp4": ".mp4"}
+    return preferred.get(mime) or mimetypes.guess_extension(mime) or ""
+
+
+def output_text(output: Any, schema: dict[str, Any] | None) -> str:
+    """A non-file output as ``cog predict`` prints it: strings plain, concatenated iterators joined, else JSON."""
+    output_schema = ((schema or {}).get("components", {}).get("schemas", {}) or {}).get("Output", {})
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list) and output_schema.get("x-cog-array-display") == "concatenate":
+        return "".join(str(item) for item in output)
+    return json.dumps(output, indent=2)
+
+
+def is_streaming(schema: dict[str, Any] | None) -> bool:
+    """The schema's ``x-cog-streaming``: the runner then answers ``Accept: text/event-stream``."""
+    create = ((schema or {}).get("paths", {}).get("/predictions") or {}).get("post") or {}
+    return bool(isinstance(create, dict) and create.get("x-cog-streaming"))
+
+
+class ChunkPrinter:
+    """Prints each streamed output chunk as it arrives (files are written once the prediction completes)."""
+
+    def __init__(self, schema: dict[str, Any] | None) -> None:
+        output_schema = ((schema or {}).get("components", {}).get("schemas", {}) or {}).get("Output", {})
+        self.joined = output_schema.get("x-cog-array-display") == "concatenate"
+        self.printed = 0
+
+    def __call__(self, chunk: Any) -> None:
+        if _is_file(chunk):
+            return
+        text = chunk if isinstance(chunk, str) else json.dumps(chunk)
+        print(text, end="" if self.joined else "\n", flush=True)
+        self.printed += 1
+
+    def finish(self) -> None:
+        if self.joined and self.printed:
+            print(flush=True)
 
 
 def predict(
@@ -212,23 +308,30 @@ def predict(
     json_input: str | None,
     output: Path | None,
     *,
+    env: Sequence[str] = (),
     gpus: bool = False,
     setup_timeout: float = 300,
     volumes: Sequence[str] = (),
     runtime: str = "auto",
 ) -> PredictionResult:
-    """Run one prediction of ``image`` (a Cog image) and print or write its output, like ``cog predict``."""
+    """Run one prediction of ``image`` (a Cog image) and print or write its output, like ``cog predict``.
+
+    ``json_input`` may be ``@FILE`` or ``@-`` (stdin); ``env`` are ``K=V`` for the container, after the runner's
+    own settings; a ``@cog.streaming`` model's output chunks are printed as they arrive."""
+    check_output_path(output)
+    json_input = read_json_arg(json_input)
     config = image.config.get("config") or {}
     schema = schema_from_label(config)
     payload = parse_input_args(inputs, json_input, schema) if schema is not None else None
     mounts = [parse_volume(v) for v in volumes]
     gpu = gpu_setup() if gpus else None
+    reporter = progress.active()
     reap_dead_runs(store.root / "tmp")
     with rootfs_in_use(image.layers, store) as lower:  # prune leaves it alone meanwhile
         if schema is None:
             schema = schema_from_rootfs(lower, config)
             payload = parse_input_args(inputs, json_input, schema)
-        env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
+        env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning", *env]
         with (
             Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
             Outbound() as outbound,
@@ -251,17 +354,21 @@ def predict(
                         print("\n".join(tail), file=sys.stderr)
                         raise BuildError(f"the model container exited with code {code} before answering")
 
+                reporter.step("starting the model container")
                 with container:
                     client = RunnerClient(
                         publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
                     )
                     client.wait_ready(setup_timeout)
-                    body = client.predict(payload or {})
+                    printer = ChunkPrinter(schema) if is_streaming(schema) else None
+                    body = client.predict(payload or {}, printer)
                     container.stop()
+    if printer is not None:
+        printer.finish()
     text, files = write_output(body.get("output"), output, schema)
     for path in files:
         print(f"Written output to: {path}", file=sys.stderr)
-    if text is not None:
+    if text is not None and not (printer is not None and printer.printed):
         print(text)
     return PredictionResult(
         status=body["status"],
