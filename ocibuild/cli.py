@@ -315,6 +315,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
         _check_result_file(getattr(args, name), "--" + name.replace("_", "-"))
     if args.tarball is not None and len(_platforms(args.platform)) > 1:
         raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
+    if args.tarball is not None:
+        from ocibuild.cog.config import load_config
+        from ocibuild.outputs import TARBALL_WEIGHTS
+
+        if load_config(cog_yaml).config.weights:
+            raise UserInputError(TARBALL_WEIGHTS)
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
@@ -488,9 +494,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _resolve_image(args: argparse.Namespace, store: Store):
+    """The image ``args.image`` names, and a read-only mount of each of its managed weight sets (marked ready)."""
     from ocibuild.cog.build import BuildOptions, build_project
-    from ocibuild.image_source import host_architecture, resolve_image
+    from ocibuild.image_source import host_architecture, pick_platform_image, resolve_target
+    from ocibuild.oci.image import Index
     from ocibuild.registry import pull
+    from ocibuild.run.weights import weight_mounts, weight_sets
 
     reporter = active()
 
@@ -504,14 +513,18 @@ def _resolve_image(args: argparse.Namespace, store: Store):
         insecure = tuple(args.insecure_registry)
         return pull(ref, None, insecure_registries=insecure, platform=host, store=store, progress=progress)
 
-    return resolve_image(args.image, store, build, fetch)
+    target, read_blob = resolve_target(args.image, store, build, fetch)
+    sets = weight_sets(target.index_bytes, read_blob) if isinstance(target, Index) else []
+    if sets:
+        reporter.step(f"managed weights: {', '.join(f'{s.name} at {s.target}' for s in sets)} (mounted, ready)")
+    return pick_platform_image(target), weight_mounts(sets, store)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ocibuild.run import run_image
 
     store = _open_store(args)
-    image = _resolve_image(args, store)
+    image, weights = _resolve_image(args, store)
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return run_image(
         image,
@@ -522,6 +535,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         publish=args.publish,
         gpus=args.gpus == "all",
         runtime=args.runtime,
+        mounts=weights,
     )
 
 
@@ -531,7 +545,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     check_output_path(args.output)  # before a build or a pull
     store = _open_store(args)
-    image = _resolve_image(args, store)
+    image, weights = _resolve_image(args, store)
     result = predict(
         image,
         store,
@@ -543,6 +557,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         setup_timeout=args.setup_timeout,
         volumes=args.volume,
         runtime=args.runtime,
+        mounts=weights,
     )
     return 0 if result.status == "succeeded" else 1
 

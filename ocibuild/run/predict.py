@@ -33,8 +33,9 @@ from ocibuild.run.network import Publish, Publisher, Readiness
 from ocibuild.run.outbound import Outbound
 from ocibuild.run.paths import read_text_in
 from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals
-from ocibuild.run.spec import RunOptions, build_spec, parse_volume
+from ocibuild.run.spec import BindMount, RunOptions, build_spec, parse_volume
 from ocibuild.run.sse import iter_events
+from ocibuild.run.weights import missing_weights
 from ocibuild.run.workspace import Workspace
 
 POLL_S = 0.1
@@ -42,6 +43,7 @@ SETUP_NOTE_S = 10.0
 """How often a long setup() says it is still running."""
 SCHEMA_LABEL = "run.cog.openapi_schema"
 SCHEMA_FILE = ".cog/openapi_schema.json"
+WEIGHTS_FILE = ".cog/weights.json"
 RUNNER_PORT = 5000
 
 
@@ -313,24 +315,33 @@ def predict(
     setup_timeout: float = 300,
     volumes: Sequence[str] = (),
     runtime: str = "auto",
+    mounts: Sequence[BindMount] = (),
 ) -> PredictionResult:
     """Run one prediction of ``image`` (a Cog image) and print or write its output, like ``cog predict``.
 
     ``json_input`` may be ``@FILE`` or ``@-`` (stdin); ``env`` are ``K=V`` for the container, after the runner's
-    own settings; a ``@cog.streaming`` model's output chunks are printed as they arrive."""
+    own settings; a ``@cog.streaming`` model's output chunks are printed as they arrive; ``mounts`` are extra
+    bind mounts (managed weights, ready)."""
     check_output_path(output)
     json_input = read_json_arg(json_input)
     config = image.config.get("config") or {}
     schema = schema_from_label(config)
     payload = parse_input_args(inputs, json_input, schema) if schema is not None else None
-    mounts = [parse_volume(v) for v in volumes]
+    mounts = [*mounts, *(parse_volume(v) for v in volumes)]
     gpu = gpu_setup() if gpus else None
     reporter = progress.active()
     reap_dead_runs(store.root / "tmp")
+    reporter.step("starting the model container")
     with rootfs_in_use(image.layers, store) as lower:  # prune leaves it alone meanwhile
         if schema is None:
             schema = schema_from_rootfs(lower, config)
             payload = parse_input_args(inputs, json_input, schema)
+        weights_json = read_text_in(lower, f"{config.get('WorkingDir') or '/src'}/{WEIGHTS_FILE}")
+        if missing := missing_weights(weights_json, [m.destination for m in mounts]):
+            raise BuildError(
+                f"the image's managed weights ({', '.join(missing)}) are not beside it here (a registry image is "
+                "pulled alone); run the OCI layout or the project, or mount them with -v DIR:TARGET"
+            )
         env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning", *env]
         with (
             Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
@@ -354,7 +365,6 @@ def predict(
                         print("\n".join(tail), file=sys.stderr)
                         raise BuildError(f"the model container exited with code {code} before answering")
 
-                reporter.step("starting the model container")
                 with container:
                     client = RunnerClient(
                         publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
