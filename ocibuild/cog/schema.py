@@ -117,7 +117,10 @@ def schema_command(path: Path) -> str:
 
     config_path = path / "cog.yaml" if path.is_dir() else path
     loaded = load_config(config_path)
-    result = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    try:
+        result = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    except UnresolvedValue as exc:
+        raise UserInputError(f"{exc}; `ocibuild build` reads it by importing the predictor in the image") from None
     return json.dumps(result.openapi, indent=2, ensure_ascii=False)
 
 
