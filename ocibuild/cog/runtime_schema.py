@@ -23,8 +23,13 @@ from ocibuild.oci.store import Store
 from ocibuild.run.probe import run_captured
 from ocibuild.run.spec import BindMount
 
-SCHEMA_TIMEOUT_S = float(os.environ.get("OCIBUILD_SCHEMA_TIMEOUT", "300"))
-"""How long importing the predictor may take in the image."""
+
+def schema_timeout() -> float:
+    """How long importing the predictor may take in the image: ``$OCIBUILD_SCHEMA_TIMEOUT`` seconds (300)."""
+    try:
+        return float(os.environ.get("OCIBUILD_SCHEMA_TIMEOUT") or 300)
+    except ValueError:
+        raise UserInputError("OCIBUILD_SCHEMA_TIMEOUT: expected a number of seconds") from None
 
 
 def read_inputs_in_image(
@@ -34,7 +39,7 @@ def read_inputs_in_image(
     *,
     python: str,
     env: Sequence[str],
-    timeout: float = SCHEMA_TIMEOUT_S,
+    timeout: float | None = None,
 ) -> RuntimeInputs:
     """Import the predictor (and trainer) on ``layers`` with the project at /src, as the runner does."""
     command = [python, "-m", "cog.server.introspect"]
@@ -49,7 +54,7 @@ def read_inputs_in_image(
         env=[*env, "PYTHONDONTWRITEBYTECODE=1"],
         volumes=[BindMount(str(loaded.project_dir.resolve()), "/src", readonly=True)],
         cwd="/src",
-        timeout=timeout,
+        timeout=schema_timeout() if timeout is None else timeout,
     )
     if captured.code != 0:
         lines = captured.stderr.decode(errors="replace").strip().splitlines()

@@ -108,3 +108,23 @@ def test_openapi_schema_that_is_not_a_schema_is_exit_2(project: Path, shared_cac
         )
         assert result.returncode == 2, result.stderr
         assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_predictor_is_imported_without_network_and_with_a_time_limit(
+    project: Path, shared_cache: Path, monkeypatch
+) -> None:
+    probe = (
+        "import socket\n\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=3).close()\n"
+        "    REACHED = 'online'\nexcept OSError:\n    REACHED = 'offline'\n"
+    )
+    (project / "predict.py").write_text(probe + PREDICT.replace('default="a cat"', "default=REACHED"))
+    image = build(project, shared_cache)
+    properties = json.loads(image.config["config"]["Labels"]["run.cog.openapi_schema"])["components"]["schemas"][
+        "Input"
+    ]["properties"]
+    assert properties["prompt"]["default"] == "offline"
+
+    (project / "predict.py").write_text("import time\ntime.sleep(60)\n" + PREDICT)
+    monkeypatch.setenv("OCIBUILD_SCHEMA_TIMEOUT", "2")
+    with pytest.raises(BuildError, match="still running after 2 s; stopped"):
+        build(project, shared_cache)
