@@ -311,6 +311,10 @@ def _input_options(project: Project, module: Module, what: str, default: ast.exp
         values["default"] = _static(project, module, default.args[0], f"{what}: default")
     for keyword in default.keywords:
         name = keyword.arg
+        if name is None:
+            raise UnresolvedValue(
+                module, keyword.value, f"{what}: `**{snippet(keyword.value)}` cannot be read statically"
+            )
         if name == "default_factory":
             raise SourceError(module, keyword.value, f"{what}: default_factory is not supported; use default=")
         if name not in _INPUT_KEYWORDS:

@@ -73,3 +73,25 @@ def test_a_default_that_is_not_json_is_one_line_and_exit_1(project: Path) -> Non
     result = introspect(project, "--predict", "predict.py:Predictor")
     assert result.returncode == 1 and result.stdout == ""
     assert "introspect: TypeError: input 'x': default: <object object" in result.stderr.splitlines()[-1]
+
+
+def test_keywords_spread_from_a_mapping_are_read_at_runtime(tmp_path: Path) -> None:
+    (tmp_path / "predict.py").write_text(
+        "from cog import BasePredictor, Input\n\nCOMMON = dict(description='Steps', ge=1)\n\n"
+        "class Predictor(BasePredictor):\n"
+        "    def predict(self, steps: int = Input(default=4, **COMMON)) -> int:\n        return steps\n"
+    )
+    with pytest.raises(UnresolvedValue, match=r"`\*\*COMMON` cannot be read statically"):
+        generate_schema(tmp_path, "predict.py:Predictor", None)
+    values = json.loads(introspect(tmp_path, "--predict", "predict.py:Predictor").stdout)
+    steps = generate_schema(tmp_path, "predict.py:Predictor", None, runtime=values).openapi["components"]["schemas"][
+        "Input"
+    ]["properties"]["steps"]
+    assert steps == {
+        "default": 4,
+        "description": "Steps",
+        "minimum": 1,
+        "title": "Steps",
+        "type": "integer",
+        "x-order": 0,
+    }
