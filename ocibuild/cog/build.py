@@ -225,20 +225,20 @@ def _host_platform(platforms: Sequence[PlatformInputs]) -> PlatformInputs:
 def _materialise_below_code(platform: PlatformPlan, options: BuildOptions, sde: int) -> list[LayerBlob]:
     """The layers under /src (pinned ones, then build.run's), built into the store as the build later uses them."""
     store, compression = options.store, options.compression
-    steps = [step for step in [*platform.lower, platform.toolbox] if step is not None and step.recipe is not None]
+    toolbox = [platform.toolbox] if platform.toolbox is not None and platform.run else []
+    recipes = [step.recipe for step in [*platform.lower, *toolbox] if step.recipe is not None]
 
     def materialise(recipe: LayerRecipe) -> LayerBlob:
         return recipe.cached(store, compression) or recipe.materialise(store, compression)
 
-    jobs = {str(i): functools.partial(materialise, step.recipe) for i, step in enumerate(steps) if step.recipe}
-    done = run_parallel(jobs)
-    layers = [done[str(i)] for i in range(len(steps))]
-    toolbox = layers[len(platform.lower) :]
-    lower = layers[: len(platform.lower)]
+    options.reporter.step(f"{platform.platform}: materialising {len(recipes)} layers to import the predictor")
+    done = run_parallel({str(i): functools.partial(materialise, recipe) for i, recipe in enumerate(recipes)})
+    layers = [done[str(i)] for i in range(len(recipes))]
+    lower, toolbox_layers = layers[: len(layers) - len(toolbox)], layers[len(layers) - len(toolbox) :]
     if not platform.run:
         return lower
     run_layers = run_build_commands(
-        [*lower, *toolbox],
+        [*lower, *toolbox_layers],
         [step.command for step in platform.run],
         options.secrets,
         store,

@@ -128,3 +128,22 @@ def test_the_predictor_is_imported_without_network_and_with_a_time_limit(
     monkeypatch.setenv("OCIBUILD_SCHEMA_TIMEOUT", "2")
     with pytest.raises(BuildError, match="still running after 2 s; stopped"):
         build(project, shared_cache)
+
+
+def test_values_made_by_build_run_are_seen(project: Path, shared_cache: Path) -> None:
+    (project / "cog.yaml").write_text(
+        'build:\n  python_version: "3.11"\n  run:\n'
+        "    - \"mkdir -p /opt/zoo && printf 'tiny\\\\nhuge\\\\n' > /opt/zoo/models.txt\"\n"
+        'run: "predict.py:Predictor"\n'
+    )
+    (project / "predict.py").write_text(
+        "from cog import BasePredictor, Input\n\n"
+        "NAMES = open('/opt/zoo/models.txt').read().split()\n\n"
+        "class Predictor(BasePredictor):\n"
+        "    def predict(self, model: str = Input(choices=NAMES, default=NAMES[0])) -> str:\n        return model\n"
+    )
+    image = build(project, shared_cache)
+    label = json.loads(image.config["config"]["Labels"]["run.cog.openapi_schema"])
+    bundled = json.loads(layer_files(image.layers[-1])["src/.cog/openapi_schema.json"])
+    assert label == bundled and label["components"]["schemas"]["model"]["enum"] == ["tiny", "huge"]
+    assert label["components"]["schemas"]["Input"]["properties"]["model"]["default"] == "tiny"
