@@ -164,6 +164,8 @@ class RunnerClient:
         if isinstance(result[0], Exception):
             raise BuildError(f"the prediction request failed: {result[0]}")
         status, body = result[0]
+        if on_chunk is None and isinstance(body, dict) and body.get("logs"):  # streamed logs are shown already
+            self.log(str(body["logs"]))
         return _check_response(status, body)
 
     def _stream(self, inputs: dict[str, Any], on_chunk: Callable[[Any], None]) -> tuple[int, Any]:

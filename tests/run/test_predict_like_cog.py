@@ -38,6 +38,7 @@ class Predictor(BasePredictor):
         print("warming up")
 
     def predict(self, name: str = Input(default="GREETING"), fail: bool = False) -> str:
+        print(f"looking up {name}")
         if fail:
             raise ValueError("boom")
         return os.environ.get(name, "unset")
@@ -93,17 +94,20 @@ def test_env_reaches_the_model_and_progress_is_shown(store: Store, base_layer: L
     with progress.use(progress.Reporter(stream=log, mode="plain")):
         result = predict(image, store, [], None, None, env=["GREETING=hello from -e"], volumes=VOLUMES)
     assert result.output == "hello from -e"
-    assert capsys.readouterr().out == "hello from -e\n"
+    captured = capsys.readouterr()
+    assert captured.out == "hello from -e\n"
+    assert "warming up" in captured.err and "looking up GREETING" in captured.err
     steps = log.getvalue()
     assert steps.index("starting the model container") < steps.index("running setup()") < steps.index("model ready")
 
 
-def test_a_failed_prediction_says_failed_once(store: Store, base_layer: LayerBlob, tmp_path: Path) -> None:
+def test_a_failed_prediction_says_failed_once(store: Store, base_layer: LayerBlob, tmp_path: Path, capsys) -> None:
     image = model_image(store, base_layer, tmp_path, "Predictor")
     with pytest.raises(BuildError) as caught:
         predict(image, store, [], json.dumps({"fail": True}), None, volumes=VOLUMES)
     assert str(caught.value) == "prediction failed: ValueError: boom"
     assert caught.value.exit_code == 1
+    assert "ValueError: boom" in capsys.readouterr().err  # the model's logs and traceback
 
 
 def test_streamed_chunks_are_printed_before_the_prediction_ends(
