@@ -541,7 +541,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ocibuild.run import predict
-    from ocibuild.run.predict import check_output_path
+    from ocibuild.run.outputs import check_output_path
 
     check_output_path(args.output)  # before a build or a pull
     store = _open_store(args)

@@ -20,7 +20,7 @@ from ocibuild.oci import Entry, LayerBlob, Store, write_layer
 from ocibuild.oci.image import Image
 from ocibuild.run import predict
 from ocibuild.run.inputs import read_json_arg
-from ocibuild.run.predict import ChunkPrinter, write_output
+from ocibuild.run.outputs import ChunkPrinter, write_output
 from tests.run.conftest import image_of
 from tests.run.test_predict import PREFIX, VOLUMES
 
