@@ -8,6 +8,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,7 @@ from ocibuild.run import predict
 from ocibuild.run.inputs import read_json_arg
 from ocibuild.run.outputs import ChunkPrinter, write_output
 from tests.run.conftest import image_of
-from tests.run.test_predict import PREFIX, VOLUMES
+from tests.run.test_predict import PREFIX, REPO, VOLUMES
 
 PREDICTOR = """
 import os
@@ -166,3 +170,24 @@ def test_predict_defaults_to_the_current_directory() -> None:
 def test_a_list_written_to_a_path_without_suffix_gets_the_files_extension(tmp_path: Path) -> None:
     jpeg = "data:image/jpeg;base64," + base64.b64encode(b"jpg").decode()
     assert write_output([jpeg], tmp_path / "out", None) == (None, [tmp_path / "out.0.jpg"])
+
+
+@pytest.mark.integration
+def test_cli_predict_in_the_project_directory_with_json_on_stdin_and_env(tmp_path: Path, shared_cache: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "examples" / "hello-world", project)
+    (project / "predict.py").write_text(
+        "import os\nfrom cog import BasePredictor\n\n\nclass Predictor(BasePredictor):\n"
+        "    def predict(self, text: str) -> str:\n        return f\"{os.environ['GREETING']} {text}\"\n"
+    )
+    command = [sys.executable, "-m", "ocibuild", "predict", "--json", "@-", "-e", "GREETING=hi", "--cache-dir"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [*command, str(shared_cache)], input='{"text": "there"}', capture_output=True, text=True, cwd=project, env=env
+    )
+    assert (result.returncode, result.stdout) == (0, "hi there\n"), result.stderr
+    refused = subprocess.run(
+        [*command, str(shared_cache), "-o", str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [f"error: -o {tmp_path}: is a directory; give a file path"]
