@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 build failed, 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -85,6 +86,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--push", action="store_true", help="push to every -t reference (default: cog.yaml's image, else its model)"
     )
     build.add_argument("--jobs", type=int, default=4, help="blobs uploaded at once when pushing")
+    build.add_argument(
+        "--openapi-schema",
+        type=Path,
+        help="use this OpenAPI document as the image's schema instead of generating one (as cog build's flag)",
+    )
     build.add_argument(
         "--verify-reproducible",
         action="store_true",
@@ -172,9 +178,15 @@ def make_parser() -> argparse.ArgumentParser:
     _add_common(run)
 
     predict = sub.add_parser("predict", help="run one prediction, like `cog predict`, without Docker")
-    predict.add_argument("image", help="a cog.yaml or its directory (built first), an OCI layout, a tarball or a ref")
+    predict.add_argument(
+        "image",
+        nargs="?",
+        default=".",
+        help="a cog.yaml or its directory (built first; default: the current directory), an OCI layout, a tarball "
+        "or a ref",
+    )
     predict.add_argument("-i", "--input", action="append", default=[], help="name=value or name=@file (repeatable)")
-    predict.add_argument("--json", help="all inputs as one JSON object")
+    predict.add_argument("--json", help="all inputs as one JSON object, or @FILE, or @- for standard input")
     predict.add_argument("-o", "--output", type=Path, help="where to write file outputs")
     predict.add_argument("--setup-timeout", type=float, default=300.0, help="seconds setup() may take")
     _add_run_options(predict)
@@ -313,6 +325,7 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
         ca_certs=args.ca_cert,
         secrets=dict(parse_secret_arg(text) for text in args.secret),
         reporter=reporter,
+        openapi_schema=getattr(args, "openapi_schema", None),
     )
 
 
@@ -332,6 +345,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.tarball is not None and len(_platforms(args.platform)) > 1:
         raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
     _attest_commands().check_sign_key(args)
+    if args.tarball is not None:
+        from ocibuild.cog.config import load_config
+        from ocibuild.outputs import TARBALL_WEIGHTS
+
+        if load_config(cog_yaml).config.weights:
+            raise UserInputError(TARBALL_WEIGHTS)
     store = _open_store(args)
     memo = _memo_key(args, cog_yaml, output)
     hit = recall(store, memo) if memo is not None else None
@@ -429,6 +448,11 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | N
         "source_date_epoch": resolve_source_date_epoch(args.source_date_epoch, project),
         "find_links": list(args.find_links),
     }
+    if args.openapi_schema is not None:
+        try:
+            options["openapi_schema"] = hashlib.sha256(args.openapi_schema.read_bytes()).hexdigest()
+        except OSError:
+            return None  # the build names the problem
     return memo_key(project, options, _inside(project, [output, args.tarball]))
 
 
@@ -561,9 +585,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _resolve_image(args: argparse.Namespace, store: Store):
+    """The image ``args.image`` names, and a read-only mount of each of its managed weight sets (marked ready)."""
     from ocibuild.cog.build import BuildOptions, build_project
-    from ocibuild.image_source import host_architecture, resolve_image
+    from ocibuild.image_source import host_architecture, pick_platform_image, resolve_target
+    from ocibuild.oci.image import Index
     from ocibuild.registry import pull
+    from ocibuild.run.weights import weight_mounts, weight_sets
 
     reporter = active()
 
@@ -577,14 +604,18 @@ def _resolve_image(args: argparse.Namespace, store: Store):
         insecure = tuple(args.insecure_registry)
         return pull(ref, None, insecure_registries=insecure, platform=host, store=store, progress=progress)
 
-    return resolve_image(args.image, store, build, fetch)
+    target, read_blob = resolve_target(args.image, store, build, fetch)
+    sets = weight_sets(target.index_bytes, read_blob) if isinstance(target, Index) else []
+    if sets:
+        reporter.step(f"managed weights: {', '.join(f'{s.name} at {s.target}' for s in sets)} (mounted, ready)")
+    return pick_platform_image(target), weight_mounts(sets, store)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ocibuild.run import run_image
 
     store = _open_store(args)
-    image = _resolve_image(args, store)
+    image, weights = _resolve_image(args, store)
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     return run_image(
         image,
@@ -595,24 +626,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         publish=args.publish,
         gpus=args.gpus == "all",
         runtime=args.runtime,
+        mounts=weights,
     )
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ocibuild.run import predict
+    from ocibuild.run.outputs import check_output_path
 
+    check_output_path(args.output)  # before a build or a pull
     store = _open_store(args)
-    image = _resolve_image(args, store)
+    image, weights = _resolve_image(args, store)
     result = predict(
         image,
         store,
         args.input,
         args.json,
         args.output,
+        env=args.env,
         gpus=args.gpus == "all",
         setup_timeout=args.setup_timeout,
         volumes=args.volume,
         runtime=args.runtime,
+        mounts=weights,
     )
     return 0 if result.status == "succeeded" else 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import tarfile
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, read_layout
 from ocibuild.oci.store import Store
 from ocibuild.oci.tree import remove_tree
+from ocibuild.run.weights import BlobReader
 
 
 def host_architecture() -> str:
@@ -56,19 +58,40 @@ def resolve_image(
 ) -> Image:
     """Load the image named by ``spec`` (see the module docstring); ``build``/``pull`` do the heavy cases
     (``pull`` fetches a registry reference through the store)."""
+    return pick_platform_image(resolve_target(spec, store, build, pull)[0])
+
+
+def resolve_target(
+    spec: str,
+    store: Store,
+    build: Callable[[Path], Image | Index],
+    pull: Callable[[str], Image | Index],
+) -> tuple[Image | Index, BlobReader]:
+    """The image or index named by ``spec`` and a reader of the blobs beside its images (managed weights)."""
     path = Path(spec)
     try:
         if (path.is_dir() and (path / "cog.yaml").exists()) or (path.is_file() and path.suffix in (".yaml", ".yml")):
-            return pick_platform_image(build(path))
+            target = build(path)
+            blobs = dict(target.artifact_blobs) if isinstance(target, Index) else {}
+            return target, blobs.get
     except LayoutError as exc:
         raise UserInputError(f"{spec}: {exc}") from None
     if (path.is_dir() and (path / "oci-layout").exists()) or (path.is_file() and tarfile.is_tarfile(path)):
-        return pick_platform_image(load_layout_or_archive(spec, store))
+        layout = path if path.is_dir() else _unpack_archive(path, store)
+        return load_layout_or_archive(spec, store), functools.partial(_layout_blob, layout)
     if path.exists():
         raise UserInputError(f"{spec}: not an OCI layout, an image tarball or a cog.yaml")
     if "/" not in spec and ":" not in spec:
         raise UserInputError(f"{spec}: no such file, and not a registry reference (REGISTRY/REPO[:TAG])")
-    return pick_platform_image(pull(spec))
+    return pull(spec), lambda digest: None
+
+
+def _layout_blob(layout: Path, digest: str) -> Path | None:
+    algorithm, _, hex_digest = digest.partition(":")
+    if not hex_digest.isalnum():
+        return None
+    path = layout / "blobs" / algorithm / hex_digest
+    return path if path.is_file() else None
 
 
 def archive_layout(path: Path, store: Store) -> Path:

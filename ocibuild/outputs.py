@@ -58,6 +58,8 @@ def write_outputs(
     reporter.step(f"wrote OCI layout {layout_dir}")
     lines = [f"{layout_dir}@{target.digest}"]
     if tarball is not None:
+        if not isinstance(target, Image) and target.artifact_blobs:
+            raise UserInputError(TARBALL_WEIGHTS)
         if not isinstance(target, Image):
             raise UserInputError("--tarball: a docker-archive holds one image; build one --platform at a time")
         names = tags or [default_name]
@@ -69,6 +71,12 @@ def write_outputs(
         reporter.step(f"wrote tarball {tarball}")
         lines = [f"{tarball}@{target.digest}"]
     return lines
+
+
+TARBALL_WEIGHTS = (
+    "--tarball: cog.yaml's weights: are managed weights, OCI artifacts beside the image in an index, and a "
+    "docker-archive holds one image and nothing beside it; use the OCI layout (-o) or --push"
+)
 
 
 def format_refs(pushed: list[str]) -> str:

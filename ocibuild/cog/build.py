@@ -12,7 +12,9 @@ bundled runner, build.run commands, the code at /src, weights.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,8 @@ from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
 from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, read_project_lock, write_project_lock
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
 from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
-from ocibuild.cog.schema import generate_schema, openapi_json
+from ocibuild.cog.runtime_schema import placeholder_schema, read_inputs_in_image, schema_from_file, schema_from_inputs
+from ocibuild.cog.schema import SchemaResult, UnresolvedValue, generate_schema, openapi_json
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, LayerBlob, LayerRecipe, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
 from ocibuild.oci.layer import RemoteLayers
@@ -64,6 +67,10 @@ class BuildOptions:
     layer_cache: RemoteLayers | None = None
     """A cache shared between machines (``--cache-repo``): asked for each layer the store lacks, told of each
     layer made here (``ocibuild.registry.layer_cache``)."""
+    openapi_schema: Path | None = None
+    """``--openapi-schema FILE``: this document, whatever the predictor's source says."""
+    schema_in_image: bool = True
+    """Import the predictor in the image when its schema cannot be read statically (False: a placeholder)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,7 @@ def make_plan(loaded: LoadedConfig, resolved: Resolved, options: BuildOptions) -
     store = options.store
     sde = resolve_source_date_epoch(options.source_date_epoch, loaded.project_dir)
     managed = _managed_weights(resolved, store)
-    schema = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    schema = _schema(loaded, resolved, options, sde)
     skipped = [*(managed.project_paths if managed else []), *options.exclude_paths, *_secrets_inside(loaded, options)]
     weights = [
         w
@@ -190,6 +197,63 @@ def make_plan(loaded: LoadedConfig, resolved: Resolved, options: BuildOptions) -
         resolved.changes,
     )
     return plan, managed
+
+
+def _schema(loaded: LoadedConfig, resolved: Resolved, options: BuildOptions, sde: int) -> SchemaResult:
+    """--openapi-schema, else the static schema, else (a computed Input() value) the one read in the image."""
+    if options.openapi_schema is not None:
+        options.reporter.step(f"schema: from {options.openapi_schema} (--openapi-schema)")
+        return schema_from_file(options.openapi_schema, loaded)
+    try:
+        return generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    except UnresolvedValue as exc:
+        placeholder = placeholder_schema(loaded)
+        if not options.schema_in_image:
+            options.reporter.warn(f"{exc}: the build reads it by importing the predictor in the image")
+            return placeholder
+        options.reporter.step(f"schema: {exc}; importing the predictor in the built image to read it")
+    inputs = _host_platform(resolved.platforms)
+    commands = [as_build_command(c) for c in loaded.config.build.run_commands()]
+    probe = LayerStep("code", "", PROJECT)
+    platform = _platform_plan(loaded, inputs, placeholder, probe, commands, options, sde)
+    layers = _materialise_below_code(platform, options, sde)
+    values = read_inputs_in_image(
+        loaded, layers, options.store, python=inputs.target.interpreter, env=platform.contract.env
+    )
+    return schema_from_inputs(loaded, values)
+
+
+def _host_platform(platforms: Sequence[PlatformInputs]) -> PlatformInputs:
+    """The platform this machine runs natively (the first when none is)."""
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(os.uname().machine, "")
+    return next((p for p in platforms if p.platform.architecture == machine), platforms[0])
+
+
+def _materialise_below_code(platform: PlatformPlan, options: BuildOptions, sde: int) -> list[LayerBlob]:
+    """The layers under /src (pinned ones, then build.run's), built into the store as the build later uses them."""
+    store, compression = options.store, options.compression
+    toolbox = [platform.toolbox] if platform.toolbox is not None and platform.run else []
+    recipes = [step.recipe for step in [*platform.lower, *toolbox] if step.recipe is not None]
+
+    def materialise(recipe: LayerRecipe) -> LayerBlob:
+        return recipe.cached(store, compression) or recipe.materialise(store, compression)
+
+    options.reporter.step(f"{platform.platform}: materialising {len(recipes)} layers to import the predictor")
+    done = run_parallel({str(i): functools.partial(materialise, recipe) for i, recipe in enumerate(recipes)})
+    layers = [done[str(i)] for i in range(len(recipes))]
+    lower, toolbox_layers = layers[: len(layers) - len(toolbox)], layers[len(layers) - len(toolbox) :]
+    if not platform.run:
+        return lower
+    run_layers = run_build_commands(
+        [*lower, *toolbox_layers],
+        [step.command for step in platform.run],
+        options.secrets,
+        store,
+        sde,
+        compression,
+        env=[*platform.contract.env, *BUILD_RUN_ENV],
+    )
+    return [*lower, *run_layers]
 
 
 def _secrets_inside(loaded: LoadedConfig, options: BuildOptions) -> list[str]:
@@ -255,6 +319,7 @@ no stray bytecode of the toolbox or the standard library lands in a build.run la
 def plan_project(cog_yaml: Path, options: BuildOptions) -> Plan:
     """The plan ``build_project`` would carry out (resolving, but writing nothing; ``ocibuild plan``)."""
     loaded = load_project(cog_yaml, options)
+    options = dataclasses.replace(options, schema_in_image=False)  # a plan builds nothing
     return make_plan(loaded, resolve(loaded, options), options)[0]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,14 @@ _RESERVED_COMPONENTS = frozenset(
 )
 _MISSING = object()
 
+RuntimeInputs = Mapping[str, Mapping[str, Mapping[str, Any]]]
+"""``Input()`` options read by importing the predictor: ``{"predict"|"train": {input: {keyword: value}}}``."""
+
+
+class UnresolvedValue(SourceError):
+    """A value in ``Input()`` or a default is computed (a call, a class attribute): only importing the predictor
+    can read it. The build then reads it inside the built image (``ocibuild.cog.runtime_schema``)."""
+
 
 @dataclass(frozen=True)
 class SchemaResult:
@@ -65,8 +74,18 @@ def split_ref(ref: str) -> tuple[str, str]:
     return parts[0] + ".py", parts[1]
 
 
-def generate_schema(project_dir: Path, predict_ref: str | None, train_ref: str | None) -> SchemaResult:
-    """The OpenAPI document for the predictor and/or trainer; UserInputError (`file.py:LINE: ...`) if unsupported."""
+def generate_schema(
+    project_dir: Path,
+    predict_ref: str | None,
+    train_ref: str | None,
+    *,
+    runtime: RuntimeInputs | None = None,
+    lenient: bool = False,
+) -> SchemaResult:
+    """The OpenAPI document for the predictor and/or trainer; UserInputError (`file.py:LINE: ...`) if unsupported.
+
+    A value that cannot be read statically raises ``UnresolvedValue``, unless ``runtime`` holds that input's
+    options (read in the image), or ``lenient`` leaves that input's options out (a placeholder document)."""
     if predict_ref is None and train_ref is None:
         raise UserInputError("cog.yaml: neither run nor train is set, so there is no API to describe")
     project = Project(project_dir)
@@ -75,11 +94,11 @@ def generate_schema(project_dir: Path, predict_ref: str | None, train_ref: str |
     streaming, concurrency, is_async = False, None, False
     if predict_ref is not None:
         target = _find_target(project, predict_ref, ("run", "predict"))
-        predict_side = _side(reader, target)
+        predict_side = _side(reader, target, (runtime or {}).get("predict"), lenient)
         streaming, concurrency = _decorators(project, target, predict_side.output)
         is_async = isinstance(target.function, ast.AsyncFunctionDef)
     if train_ref is not None:
-        train_side = _side(reader, _find_target(project, train_ref, ("train",)))
+        train_side = _side(reader, _find_target(project, train_ref, ("train",)), (runtime or {}).get("train"), lenient)
     try:
         document = build_document(predict_side, train_side, streaming)
     except ValueError as exc:
@@ -98,7 +117,10 @@ def schema_command(path: Path) -> str:
 
     config_path = path / "cog.yaml" if path.is_dir() else path
     loaded = load_config(config_path)
-    result = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    try:
+        result = generate_schema(loaded.project_dir, loaded.predictor_ref, loaded.train_ref)
+    except UnresolvedValue as exc:
+        raise UserInputError(f"{exc}; `ocibuild build` reads it by importing the predictor in the image") from None
     return json.dumps(result.openapi, indent=2, ensure_ascii=False)
 
 
@@ -143,7 +165,7 @@ def _is_staticmethod(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list)
 
 
-def _side(reader: TypeReader, target: _Target) -> Side:
+def _side(reader: TypeReader, target: _Target, runtime: Mapping[str, Mapping[str, Any]] | None, lenient: bool) -> Side:
     function, module = target.function, target.module
     where = f"{function.name}()"
     if function.returns is None:
@@ -161,7 +183,8 @@ def _side(reader: TypeReader, target: _Target) -> Side:
     required: list[str] = []
     enums: dict[str, dict[str, Any]] = {}
     for order, (arg, default) in enumerate(params):
-        prop, is_required, enum = _input_property(reader, module, where, arg, default, order)
+        fallback = _Fallback((runtime or {}).get(arg.arg), lenient)
+        prop, is_required, enum = _input_property(reader, module, where, arg, default, order, fallback)
         properties[arg.arg] = prop
         if is_required:
             required.append(arg.arg)
@@ -173,15 +196,37 @@ def _side(reader: TypeReader, target: _Target) -> Side:
     return Side(input_schema, output, enums)
 
 
+@dataclass(frozen=True)
+class _Fallback:
+    """What an input's options are when its ``Input()`` cannot be read statically."""
+
+    runtime: Mapping[str, Any] | None
+    lenient: bool
+
+
 def _input_property(
-    reader: TypeReader, module: Module, where: str, arg: ast.arg, default: ast.expr | None, order: int
+    reader: TypeReader,
+    module: Module,
+    where: str,
+    arg: ast.arg,
+    default: ast.expr | None,
+    order: int,
+    fallback: _Fallback = _Fallback(None, False),
 ) -> tuple[dict[str, Any], bool, dict[str, Any] | None]:
     """One input's property schema, whether it is required, and its enum component (choices/Literal)."""
     what = f"input {arg.arg!r} of {where}"
     if arg.annotation is None:
         raise SourceError(module, arg, f"{what} has no type annotation")
     kind = reader.input_type(arg.annotation, module, what)
-    options = _input_options(reader.project, module, what, default)
+    try:
+        options = _input_options(reader.project, module, what, default)
+    except UnresolvedValue:
+        if fallback.runtime is not None:
+            options = _schema_keywords(module, default or arg, what, dict(fallback.runtime))
+        elif fallback.lenient:
+            options = {}
+        else:
+            raise
     choices = options.pop("choices", None)
     if choices is not None and kind.literal is not None:
         raise SourceError(module, arg, f"{what}: use either choices= or Literal[...], not both")
@@ -266,6 +311,10 @@ def _input_options(project: Project, module: Module, what: str, default: ast.exp
         values["default"] = _static(project, module, default.args[0], f"{what}: default")
     for keyword in default.keywords:
         name = keyword.arg
+        if name is None:
+            raise UnresolvedValue(
+                module, keyword.value, f"{what}: `**{snippet(keyword.value)}` cannot be read statically"
+            )
         if name == "default_factory":
             raise SourceError(module, keyword.value, f"{what}: default_factory is not supported; use default=")
         if name not in _INPUT_KEYWORDS:
@@ -307,7 +356,7 @@ def _static(project: Project, module: Module, expr: ast.expr, what: str) -> Any:
     try:
         return project.constant(expr, module)
     except ValueError:
-        raise SourceError(module, expr, f"{what} `{snippet(expr)}` cannot be resolved statically") from None
+        raise UnresolvedValue(module, expr, f"{what} `{snippet(expr)}` cannot be resolved statically") from None
 
 
 def _enum_component(module: Module, arg: ast.arg, what: str, kind: InputType, choices: list[Any]) -> dict[str, Any]:

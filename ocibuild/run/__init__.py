@@ -17,7 +17,7 @@ from ocibuild.run.network import Publisher, Readiness, parse_publish
 from ocibuild.run.outbound import Outbound
 from ocibuild.run.predict import PredictionResult, predict
 from ocibuild.run.runtime import Container, reap_dead_runs, run_foreground
-from ocibuild.run.spec import RunOptions, build_spec, parse_volume
+from ocibuild.run.spec import BindMount, RunOptions, build_spec, parse_volume
 from ocibuild.run.workspace import Workspace
 
 
@@ -32,15 +32,16 @@ def run_image(
     gpus: bool = False,
     network: str = "private",
     runtime: str = "auto",
+    mounts: Sequence[BindMount] = (),
 ) -> int:
     """Run ``image`` in the foreground like ``docker run`` and return the container's exit code.
 
     ``command`` replaces Cmd; ``env`` are ``K=V`` (or ``K``); ``volumes`` are ``SRC:DST[:ro]``; ``publish``
     are ``[IP:]HOST:CONTAINER`` ports (on 127.0.0.1 unless IP is given); ``network`` is ``private`` (a
     namespace of its own, outbound through slirp4netns where it works) or ``host``; ``runtime`` is ``auto``
-    (runc, else unshare), ``runc`` or ``unshare``.
+    (runc, else unshare), ``runc`` or ``unshare``; ``mounts`` are extra bind mounts (managed weights).
     """
-    mounts = [parse_volume(v) for v in volumes]
+    mounts = [*mounts, *(parse_volume(v) for v in volumes)]
     ports = [parse_publish(p) for p in publish]
     if ports and network != "private":
         raise UserInputError("-p publishes ports of a private network; with host networking they are host ports")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,21 @@ def data_url(path: Path) -> str:
         raise UserInputError(f"{path}: cannot read input file: {exc.strerror}") from None
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def read_json_arg(text: str | None) -> str | None:
+    """``--json``: the JSON itself, ``@FILE`` (its contents) or ``@-`` (standard input), as ``cog predict``."""
+    if text is None or not text.startswith("@"):
+        return text
+    if text == "@-":
+        return sys.stdin.read()
+    path = Path(text[1:]).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(f"--json {text}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"--json {text}: {path} is not UTF-8 text") from None
 
 
 def input_properties(schema: dict[str, Any] | None) -> tuple[dict[str, dict[str, Any]], list[str]] | None:

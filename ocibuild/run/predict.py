@@ -8,11 +8,8 @@ output (strings plain, other values as JSON) or write file outputs (``data:`` UR
 
 from __future__ import annotations
 
-import base64
-import binascii
 import http.client
 import json
-import mimetypes
 import subprocess
 import sys
 import threading
@@ -22,22 +19,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ocibuild import progress
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
 from ocibuild.run.extract import rootfs_in_use
 from ocibuild.run.gpu import gpu_setup
-from ocibuild.run.inputs import parse_input_args
+from ocibuild.run.inputs import parse_input_args, read_json_arg
 from ocibuild.run.network import Publish, Publisher, Readiness
 from ocibuild.run.outbound import Outbound
+from ocibuild.run.outputs import ChunkPrinter, check_output_path, is_streaming, write_output
 from ocibuild.run.paths import read_text_in
 from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals
-from ocibuild.run.spec import RunOptions, build_spec, parse_volume
+from ocibuild.run.spec import BindMount, RunOptions, build_spec, parse_volume
+from ocibuild.run.sse import iter_events
+from ocibuild.run.weights import missing_weights
 from ocibuild.run.workspace import Workspace
 
 POLL_S = 0.1
+SETUP_NOTE_S = 10.0
+"""How often a long setup() says it is still running."""
 SCHEMA_LABEL = "run.cog.openapi_schema"
 SCHEMA_FILE = ".cog/openapi_schema.json"
+WEIGHTS_FILE = ".cog/weights.json"
 RUNNER_PORT = 5000
 
 
@@ -103,8 +107,10 @@ class RunnerClient:
 
     def wait_ready(self, timeout: float) -> None:
         """Poll /health-check every 100 ms until READY, echoing new setup logs; SETUP_FAILED is an error."""
-        deadline = time.monotonic() + timeout
-        shown = 0
+        reporter = progress.active()
+        started = time.monotonic()
+        deadline, note = started + timeout, started + SETUP_NOTE_S
+        shown, announced = 0, False
         while True:
             self.check()
             try:
@@ -117,23 +123,35 @@ class RunnerClient:
                     self.log(logs[shown:])
                     shown = len(logs)
                 status = health.get("status")
+                if status == "STARTING" and not announced:
+                    reporter.step("running setup()")
+                    announced = True
                 if status == "READY":
+                    reporter.step(f"model ready ({time.monotonic() - started:.1f}s)")
                     return
                 if status in ("SETUP_FAILED", "DEFUNCT"):
                     last = logs.strip().splitlines()[-1:] or [status]
                     raise BuildError(f"model setup failed ({status}): {last[0]}")
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise BuildError(f"model setup did not finish within {timeout:g}s (--setup-timeout)")
+            if now > note:
+                reporter.step(f"{'setup()' if announced else 'the runner'} still starting ({now - started:.0f}s)")
+                note = now + SETUP_NOTE_S
             time.sleep(POLL_S)
 
-    def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """POST one synchronous prediction (in a thread, so signals and container exit are noticed)."""
+    def predict(self, inputs: dict[str, Any], on_chunk: Callable[[Any], None] | None = None) -> dict[str, Any]:
+        """POST one prediction (in a thread, so signals and container exit are noticed); with ``on_chunk``, as
+        Server-Sent Events, each output chunk handed to ``on_chunk`` as it arrives."""
         result: list[Any] = []
 
         def post() -> None:
             try:
-                result.append(self._request("POST", "/predictions", {"input": inputs}, timeout=None))  # type: ignore[arg-type]
-            except (OSError, http.client.HTTPException) as exc:
+                if on_chunk is None:
+                    result.append(self._request("POST", "/predictions", {"input": inputs}, timeout=None))  # type: ignore[arg-type]
+                else:
+                    result.append(self._stream(inputs, on_chunk))
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 result.append(exc)
 
         thread = threading.Thread(target=post, daemon=True)
@@ -144,7 +162,35 @@ class RunnerClient:
         if isinstance(result[0], Exception):
             raise BuildError(f"the prediction request failed: {result[0]}")
         status, body = result[0]
+        if on_chunk is None and isinstance(body, dict) and body.get("logs"):  # streamed logs are shown already
+            self.log(str(body["logs"]))
         return _check_response(status, body)
+
+    def _stream(self, inputs: dict[str, Any], on_chunk: Callable[[Any], None]) -> tuple[int, Any]:
+        """The prediction as SSE: output chunks to ``on_chunk``, logs to stderr; the ``completed`` snapshot."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port)
+        try:
+            headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+            connection.request("POST", "/predictions", body=json.dumps({"input": inputs}).encode(), headers=headers)
+            response = connection.getresponse()
+            if not response.getheader("Content-Type", "").startswith("text/event-stream"):
+                payload = response.read()
+                try:
+                    return response.status, json.loads(payload) if payload else None
+                except ValueError:
+                    return response.status, payload.decode(errors="replace")
+            for event, data in iter_events(response):
+                if event == "output" and isinstance(data, dict):
+                    on_chunk(data.get("chunk"))
+                elif event == "log" and isinstance(data, dict):
+                    print(data.get("data", ""), end="", file=sys.stderr, flush=True)
+                elif event == "completed":
+                    return 200, data
+                elif event == "error":
+                    return 200, {"status": "failed", "error": (data or {}).get("error", "the event stream failed")}
+            return 200, {"status": "failed", "error": "the event stream ended before the prediction completed"}
+        finally:
+            connection.close()
 
 
 def _check_response(status: int, body: Any) -> dict[str, Any]:
@@ -159,50 +205,11 @@ def _check_response(status: int, body: Any) -> dict[str, Any]:
         error = body.get("error") if isinstance(body, dict) else body
         raise BuildError(f"the runner answered HTTP {status}: {error}")
     if body.get("status") != "succeeded":
-        raise BuildError(f"prediction {body.get('status')}: {body.get('error') or 'no error message'}")
+        error = str(body.get("error") or "no error message")
+        for prefix in ("Prediction failed: ", "prediction failed: "):  # the runner's own prefix, said once
+            error = error.removeprefix(prefix)
+        raise BuildError(f"prediction {body.get('status')}: {error}")
     return body
-
-
-def _decode_data_url(url: str) -> tuple[bytes, str]:
-    header, _, payload = url.partition(",")
-    mime = header[5:].split(";")[0] or "application/octet-stream"
-    try:
-        data = base64.b64decode(payload) if ";base64" in header else payload.encode()
-    except binascii.Error:
-        raise BuildError("the model returned a malformed data: URL") from None
-    return data, mime
-
-
-def _is_file(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("data:")
-
-
-def write_output(output: Any, path: Path | None, schema: dict[str, Any] | None) -> tuple[str | None, list[Path]]:
-    """Write file outputs (``output.<ext>``, ``output.<i>.<ext>`` or ``-o PATH``); returns the text to print."""
-    values = output if isinstance(output, list) and output and all(_is_file(v) for v in output) else None
-    if _is_file(output) or values is not None:
-        files = []
-        for index, url in enumerate(values if values is not None else [output]):
-            data, mime = _decode_data_url(url)
-            ext = mimetypes.guess_extension(mime) or ""
-            if path is None:
-                target = Path(f"output.{index}{ext}" if values is not None else f"output{ext}")
-            else:
-                target = path.with_name(f"{path.stem}.{index}{path.suffix}") if values is not None else path
-            target.write_bytes(data)
-            files.append(target)
-        return None, files
-    output_schema = ((schema or {}).get("components", {}).get("schemas", {}) or {}).get("Output", {})
-    if isinstance(output, str):
-        text = output
-    elif isinstance(output, list) and output_schema.get("x-cog-array-display") == "concatenate":
-        text = "".join(str(item) for item in output)
-    else:
-        text = json.dumps(output, indent=2)
-    if path is not None:
-        path.write_text(text if text.endswith("\n") else text + "\n")
-        return None, [path]
-    return text, []
 
 
 def predict(
@@ -212,23 +219,39 @@ def predict(
     json_input: str | None,
     output: Path | None,
     *,
+    env: Sequence[str] = (),
     gpus: bool = False,
     setup_timeout: float = 300,
     volumes: Sequence[str] = (),
     runtime: str = "auto",
+    mounts: Sequence[BindMount] = (),
 ) -> PredictionResult:
-    """Run one prediction of ``image`` (a Cog image) and print or write its output, like ``cog predict``."""
+    """Run one prediction of ``image`` (a Cog image) and print or write its output, like ``cog predict``.
+
+    ``json_input`` may be ``@FILE`` or ``@-`` (stdin); ``env`` are ``K=V`` for the container, after the runner's
+    own settings; a ``@cog.streaming`` model's output chunks are printed as they arrive; ``mounts`` are extra
+    bind mounts (managed weights, ready)."""
+    check_output_path(output)
+    json_input = read_json_arg(json_input)
     config = image.config.get("config") or {}
     schema = schema_from_label(config)
     payload = parse_input_args(inputs, json_input, schema) if schema is not None else None
-    mounts = [parse_volume(v) for v in volumes]
+    mounts = [*mounts, *(parse_volume(v) for v in volumes)]
     gpu = gpu_setup() if gpus else None
+    reporter = progress.active()
     reap_dead_runs(store.root / "tmp")
+    reporter.step("starting the model container")
     with rootfs_in_use(image.layers, store) as lower:  # prune leaves it alone meanwhile
         if schema is None:
             schema = schema_from_rootfs(lower, config)
             payload = parse_input_args(inputs, json_input, schema)
-        env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning"]
+        weights_json = read_text_in(lower, f"{config.get('WorkingDir') or '/src'}/{WEIGHTS_FILE}")
+        if missing := missing_weights(weights_json, [m.destination for m in mounts]):
+            raise BuildError(
+                f"the image's managed weights ({', '.join(missing)}) are not beside it here (a registry image is "
+                "pulled alone); run the OCI layout or the project, or mount them with -v DIR:TARGET"
+            )
+        env = [f"PORT={RUNNER_PORT}", "LOG_FORMAT=console", "COG_LOG_LEVEL=warning", *env]
         with (
             Publisher([Publish("127.0.0.1", 0, RUNNER_PORT)]) as publisher,
             Outbound() as outbound,
@@ -256,12 +279,15 @@ def predict(
                         publisher.host_port(), check, lambda text: print(text, end="", file=sys.stderr, flush=True)
                     )
                     client.wait_ready(setup_timeout)
-                    body = client.predict(payload or {})
+                    printer = ChunkPrinter(schema) if is_streaming(schema) else None
+                    body = client.predict(payload or {}, printer)
                     container.stop()
+    if printer is not None:
+        printer.finish()
     text, files = write_output(body.get("output"), output, schema)
     for path in files:
         print(f"Written output to: {path}", file=sys.stderr)
-    if text is not None:
+    if text is not None and not (printer is not None and printer.printed):
         print(text)
     return PredictionResult(
         status=body["status"],
