@@ -141,6 +141,7 @@ def test_locked_refuses_a_missing_or_stale_lock_naming_the_difference(tmp_path: 
     assert "--locked, but it has no base for linux/amd64" in upgraded.stderr
 
 
+@pytest.mark.integration  # resolves the Python distributions for linux/arm64 (PyPI)
 def test_a_build_without_locked_logs_every_lock_change(tmp_path: Path) -> None:
     project = copy_project(EXAMPLES / "hello-world", tmp_path / "project")
     result = ocibuild(

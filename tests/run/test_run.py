@@ -239,7 +239,12 @@ def test_leftovers_of_a_run_whose_guard_died_too_are_reaped_by_the_next(
     before = set(_ocibuild_containers())
     process = _run_in_subprocess(store, layout, f", runtime='runc', publish=['{port}:5000']", tmp_path)
     assert _get(port) == "served from the container"
-    guard = [pid for pid in _children(process.pid) if "ocibuild.run.guard" in _cmdline(Path(f"/proc/{pid}"))]
+    deadline = time.monotonic() + 10
+    while True:  # the guard starts beside the container; under load it may come a moment after the port answers
+        guard = [pid for pid in _children(process.pid) if "ocibuild.run.guard" in _cmdline(Path(f"/proc/{pid}"))]
+        if guard or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(guard) == 1
     os.kill(guard[0], signal.SIGKILL)
     process.kill()
@@ -285,6 +290,9 @@ def test_a_run_reaches_the_outside_but_not_the_hosts_loopback(
             server.shutdown()
     assert code == 0
     assert capfd.readouterr().out.splitlines() == ["outside", "refused", "nameserver 10.0.2.3"]
+    deadline = time.monotonic() + 10  # slirp4netns exits on its own once the namespace is gone
+    while _slirps() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not _slirps() - before, "this run's slirp4netns outlived it"
 
 
