@@ -33,8 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().with_name("corpus.toml")
@@ -45,26 +46,43 @@ BEGIN, END = "<!-- corpus:begin -->", "<!-- corpus:end -->"
 # (regex over the step's error text, cause label). First match wins; the label names the item of issue 14
 # ("#N") or another cause. Keep these specific: an unclassified failure shows as "?" and deserves a look.
 CAUSES: list[tuple[str, str]] = [
-    (r"Python 3\.\d+(\.\d+)? is not available.*(lookup address|resolve|Name or service|network)",
-     "env: Python not in Debian and python-build-standalone (github.com) unreachable here"),
-    (r"(unknown|unexpected|not allowed|additional).{0,40}(key|field|propert).{0,80}\bfast\b|\bbuild\.fast\b",
-     "#1 unknown cog.yaml key (build.fast)"),
+    (
+        r"Python 3\.\d+(\.\d+)? is not available.*(lookup address|resolve|Name or service|network)",
+        "env: Python not in Debian and python-build-standalone (github.com) unreachable here",
+    ),
+    (
+        r"(unknown|unexpected|not allowed|additional).{0,40}(key|field|propert).{0,80}\bfast\b|\bbuild\.fast\b",
+        "#1 unknown cog.yaml key (build.fast)",
+    ),
     (r"unknown (key|field)|unexpected key|not allowed here|did you mean", "#1 unknown cog.yaml key"),
     (r"Illegal option --|--mount=type=", "#3 BuildKit --mount flag in build.run"),
-    (r"(pip|pip3|curl|wget|git|add-apt-repository|apt|apt-get|bash|sudo|make|cmake)\b.{0,30}not found|exit (status |code )?127\b|status 127",
-     "#2 build.run tool missing (pip/curl/wget/git)"),
+    (
+        r"(pip|pip3|curl|wget|git|add-apt-repository|apt|apt-get|bash|sudo|make|cmake)\b.{0,30}not found"
+        r"|exit (status |code )?127\b|status 127",
+        "#2 build.run tool missing (pip/curl/wget/git)",
+    ),
     (r"externally-managed-environment|PEP 668", "#2 build.run pip blocked by PEP 668"),
     (r"No module named '(requests|yaml|structlog|typing_extensions)'", "#4 Cog SDK dependency missing"),
-    (r"invalid requirement|not a valid requirement|unsupported requirement|cannot parse requirement",
-     "#5 requirement form (URL/VCS/option/local artifact)"),
+    (
+        r"invalid requirement|not a valid requirement|unsupported requirement|cannot parse requirement",
+        "#5 requirement form (URL/VCS/option/local artifact)",
+    ),
     (r"python_version.*(patch|3\.\d+\.\d+)", "#6 Python patch version"),
     (r"torch version must be specified", "Cog rule: pinned torch required with gpu: true"),
-    (r"(Could not resolve host|Name or service not known|failed to lookup address|Temporary failure in name resolution|Network is unreachable|Connection refused|timed out connecting)",
-     "env: network host unreachable here"),
-    (r"No solution found|no version of|not satisfiable|unsatisfiable|ResolutionImpossible|Because .* depends on",
-     "resolution: requirements unsatisfiable for the target"),
-    (r"Unable to locate package|has no installation candidate|not found in the archive|no such (Debian )?package|unknown (system|Debian) package",
-     "system_packages name not in Debian"),
+    (
+        r"(Could not resolve host|Name or service not known|failed to lookup address"
+        r"|Temporary failure in name resolution|Network is unreachable|Connection refused|timed out connecting)",
+        "env: network host unreachable here",
+    ),
+    (
+        r"No solution found|no version of|not satisfiable|unsatisfiable|ResolutionImpossible|Because .* depends on",
+        "resolution: requirements unsatisfiable for the target",
+    ),
+    (
+        r"Unable to locate package|has no installation candidate|not found in the archive"
+        r"|no such (Debian )?package|unknown (system|Debian) package",
+        "system_packages name not in Debian",
+    ),
     (r"SETUP_FAILED|setup failed", "predictor setup failed"),
     (r"timed out after", "timeout"),
 ]
@@ -80,6 +98,7 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------------ fetching
 
+
 def _git(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], capture_output=True, text=True, **kw)
 
@@ -88,7 +107,9 @@ def repo_gitdir(repo: str, commit: str, mirrors: Path, clones: Path, offline: bo
     """A git dir holding `commit`, and how it was had (or None and why not)."""
     slug = repo.replace("/", "+")
     for cand in (mirrors / slug / "repo", mirrors / slug):
-        if (cand / "objects").is_dir() and _git(["--git-dir", str(cand), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode == 0:
+        if (cand / "objects").is_dir() and _git(
+            ["--git-dir", str(cand), "cat-file", "-e", f"{commit}^{{commit}}"]
+        ).returncode == 0:
             return cand, f"mirror {cand}"
     gd = clones / f"{slug}.git"
     if gd.is_dir() and _git(["--git-dir", str(gd), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode == 0:
@@ -145,6 +166,7 @@ def export(gitdir: Path, p: dict, dest: Path) -> Path:
 
 # ------------------------------------------------------------------------------------------ steps
 
+
 def error_line(out: str, err: str) -> str:
     lines = [ln.strip() for ln in (err + "\n" + out).splitlines() if ln.strip()]
     for ln in reversed(lines):
@@ -171,11 +193,13 @@ def run_step(name: str, cmd: list[str], cwd: Path, timeout: int, logf: Path, env
     except subprocess.TimeoutExpired as e:
         rc = 124
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = (e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or ""))
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
         err += f"\nerror: timed out after {timeout}s"
     wall = round(time.monotonic() - t0, 1)
     with logf.open("a") as fh:
-        fh.write(f"\n$ {shlex.join(cmd)}\n# rc={rc} wall={wall}s\n--- stdout\n{out[-20000:]}\n--- stderr\n{err[-20000:]}\n")
+        fh.write(
+            f"\n$ {shlex.join(cmd)}\n# rc={rc} wall={wall}s\n--- stdout\n{out[-20000:]}\n--- stderr\n{err[-20000:]}\n"
+        )
     res = {"step": name, "rc": rc, "wall_s": wall}
     if rc != 0:
         res["error"] = error_line(out, err)
@@ -189,7 +213,9 @@ def find_links_dir() -> str | None:
     if env:
         return env
     try:
-        out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, timeout=30
+        ).stdout
     except Exception:
         out = ""
     if not out:
@@ -215,9 +241,15 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
     if a.steps:
         steps = [s for s in steps if s in a.steps]
     rec = {
-        "name": p["name"], "repo": p["repo"], "commit": p["commit"],
-        "path": p.get("txtar") or p.get("subdir", ""), "features": p.get("features", []),
-        "gpu": bool(p.get("gpu")), "planned": steps, "note": p.get("note", ""), "steps": {},
+        "name": p["name"],
+        "repo": p["repo"],
+        "commit": p["commit"],
+        "path": p.get("txtar") or p.get("subdir", ""),
+        "features": p.get("features", []),
+        "gpu": bool(p.get("gpu")),
+        "planned": steps,
+        "note": p.get("note", ""),
+        "steps": {},
     }
     gitdir, how = repo_gitdir(p["repo"], p["commit"], mirrors, clones, a.offline)
     rec["source"] = how
@@ -239,34 +271,51 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
             if r.returncode != 0:
                 rec["skipped"] = f"setup failed: {cmd}: {error_line(r.stdout, r.stderr)}"
                 return rec
+        if a.substitute_python:
+            cy = proj / "cog.yaml"
+            if cy.is_file():
+                text = cy.read_text()
+                for old, new in a.substitute_python.items():
+                    pat = re.compile(r'(python_version:\s*["\']?)' + re.escape(old) + r'((\.\d+)?["\']?\s*$)', re.M)
+                    if pat.search(text):
+                        text = pat.sub(lambda m, new=new: m.group(1) + new + m.group(2), text)
+                        rec["python_substituted"] = f"{old}->{new}"
+                cy.write_text(text)
         ob = [sys.executable, "-m", "ocibuild"]
         common = ["--cache-dir", a.cache_dir]
-        extra_fl = ["--find-links", fl] if fl and mentions_torch(proj) else []
+        # The local folder holds a CPU torch wheel: offered to CPU projects that need torch. Never to GPU stacks:
+        # ocibuild (like uv) takes a --find-links folder as the torch source and then skips the CUDA index.
+        extra_fl = ["--find-links", fl] if fl and not p.get("gpu") and mentions_torch(proj) else []
         rec["find_links"] = bool(extra_fl)
         layout = tmp / "_layout"
         for step in steps:
             if step == "schema":
-                cmd = ob + ["schema", str(proj)] + common
+                cmd = [*ob, "schema", str(proj), *common]
             elif step == "lock":
-                cmd = ob + ["lock", str(proj)] + extra_fl + common
+                cmd = [*ob, "lock", str(proj), *extra_fl, *common]
             elif step == "build":
                 sec = [x for k, v in (p.get("secrets") or {}).items() for x in ("--secret", f"id={k},src={proj / v}")]
-                cmd = ob + ["build", str(proj), "-o", str(layout)] + extra_fl + sec + common
+                cmd = [*ob, "build", str(proj), "-o", str(layout), *extra_fl, *sec, *common]
             else:
                 if not layout.is_dir():
                     rec["steps"][step] = {"step": step, "rc": None, "skipped": "no image"}
                     continue
-                cmd = ob + ["predict", str(layout)] + common
+                cmd = [*ob, "predict", str(layout), *common]
                 if p.get("json") is not None:
                     cmd += ["--json", json.dumps(p["json"])]
                 for k, v in (p.get("inputs") or {}).items():
                     v = str(v)
                     if v.startswith("@repo:"):
-                        src = v[len("@repo:"):]
+                        src = v[len("@repo:") :]
                         f = tmp / "_inputs" / Path(src).name
                         f.parent.mkdir(parents=True, exist_ok=True)
-                        f.write_bytes(subprocess.run(["git", "--git-dir", str(gitdir), "show", f"{p['commit']}:{src}"],
-                                                     capture_output=True, check=True).stdout)
+                        f.write_bytes(
+                            subprocess.run(
+                                ["git", "--git-dir", str(gitdir), "show", f"{p['commit']}:{src}"],
+                                capture_output=True,
+                                check=True,
+                            ).stdout
+                        )
                         v = "@" + str(f)
                     cmd += ["-i", f"{k}={v}"]
             log(f"  {step} ...")
@@ -281,18 +330,22 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
                     doc = json.loads(out)
                     inp = doc.get("components", {}).get("schemas", {}).get("Input", {}).get("properties", {})
                     res["inputs"] = sorted(inp)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     res["rc"], res["error"], res["cause"] = 1, f"schema output is not JSON: {e}", "?"
             if step == "predict" and res["rc"] == 0:
                 res["output"] = out.strip()[:200]
                 if p.get("expect") and p["expect"] not in out:
-                    res["rc"], res["error"], res["cause"] = 1, f"output lacks {p['expect']!r}: {out.strip()[:200]!r}", "wrong output"
+                    res["rc"], res["error"], res["cause"] = (
+                        1,
+                        f"output lacks {p['expect']!r}: {out.strip()[:200]!r}",
+                        "wrong output",
+                    )
             if step == "build" and res["rc"] == 0:
                 res["digest"] = (re.findall(r"sha256:[0-9a-f]{64}", out) or [""])[-1]
             rec["steps"][step] = res
             log(f"  {step}: rc={res['rc']} {res['wall_s']}s {res.get('error', '')[:160]}")
             if res["rc"] != 0:
-                for rest in steps[steps.index(step) + 1:]:
+                for rest in steps[steps.index(step) + 1 :]:
                     rec["steps"][rest] = {"step": rest, "rc": None, "skipped": f"{step} failed"}
                 break
     finally:
@@ -302,6 +355,7 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
 
 
 # ------------------------------------------------------------------------------------------ reporting
+
 
 def cell(rec: dict, step: str) -> str:
     if rec.get("skipped"):
@@ -329,8 +383,10 @@ def md_escape(s: str) -> str:
 
 
 def render_table(results: dict) -> str:
-    rows = ["| # | project (repo@commit path) | features | schema | lock | build | predict | cause / notes |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| # | project (repo@commit path) | features | schema | lock | build | predict | cause / notes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for i, rec in enumerate(results["projects"], 1):
         where = f"`{rec['repo']}@{rec['commit'][:10]}`" + (f" `{rec['path']}`" if rec["path"] else "")
         notes = []
@@ -343,12 +399,16 @@ def render_table(results: dict) -> str:
             notes.append("GPU stack: lock only")
         if rec.get("note"):
             notes.append(rec["note"])
+        if rec.get("python_substituted"):
+            notes.append(f"python_version {rec['python_substituted']} (what-if)")
         pr = rec["steps"].get("predict", {})
         if pr.get("rc") == 0 and pr.get("output"):
             notes.append(f"output `{md_escape(pr['output'])[:60]}`")
-        rows.append(f"| {i} | **{md_escape(rec['name'])}**<br>{where} | {md_escape(', '.join(rec['features']))} | "
-                    f"{cell(rec, 'schema')} | {cell(rec, 'lock')} | {cell(rec, 'build')} | {cell(rec, 'predict')} | "
-                    f"{md_escape('; '.join(notes))} |")
+        rows.append(
+            f"| {i} | **{md_escape(rec['name'])}**<br>{where} | {md_escape(', '.join(rec['features']))} | "
+            f"{cell(rec, 'schema')} | {cell(rec, 'lock')} | {cell(rec, 'build')} | {cell(rec, 'predict')} | "
+            f"{md_escape('; '.join(notes))} |"
+        )
     return "\n".join(rows)
 
 
@@ -369,21 +429,30 @@ def summarize(results: dict) -> dict:
         elif r.get("skipped"):
             causes.setdefault("skipped: " + r["skipped"].split(":")[0], []).append(r["name"])
     return {
-        "projects": len(ps), "repos": len({r["repo"] for r in ps}),
-        "schema_ok": n("schema"), "schema_tried": tried("schema"),
-        "lock_ok": n("lock"), "lock_tried": tried("lock"),
-        "build_ok": n("build"), "build_tried": tried("build"),
-        "predict_ok": n("predict"), "predict_tried": tried("predict"),
+        "projects": len(ps),
+        "repos": len({r["repo"] for r in ps}),
+        "schema_ok": n("schema"),
+        "schema_tried": tried("schema"),
+        "lock_ok": n("lock"),
+        "lock_tried": tried("lock"),
+        "build_ok": n("build"),
+        "build_tried": tried("build"),
+        "predict_ok": n("predict"),
+        "predict_tried": tried("predict"),
         "causes": dict(sorted(causes.items(), key=lambda kv: -len(kv[1]))),
     }
 
 
 def render_summary(s: dict, meta: dict) -> str:
-    lines = [f"**{s['projects']} projects** from {s['repos']} repositories: "
-             f"**{s['schema_ok']}/{s['schema_tried']} schema OK, {s['lock_ok']}/{s['lock_tried']} lock, "
-             f"{s['build_ok']}/{s['build_tried']} build, {s['predict_ok']}/{s['predict_tried']} predict** "
-             f"(ocibuild `{meta['ocibuild_commit'][:10]}`, run {meta['started']} – {meta['finished']}).", "",
-             "First failure per project, by cause:", ""]
+    lines = [
+        f"**{s['projects']} projects** from {s['repos']} repositories: "
+        f"**{s['schema_ok']}/{s['schema_tried']} schema OK, {s['lock_ok']}/{s['lock_tried']} lock, "
+        f"{s['build_ok']}/{s['build_tried']} build, {s['predict_ok']}/{s['predict_tried']} predict** "
+        f"(ocibuild `{meta['ocibuild_commit'][:10]}`, run {meta['started']} – {meta['finished']}).",
+        "",
+        "First failure per project, by cause:",
+        "",
+    ]
     for c, names in s["causes"].items():
         lines.append(f"- {len(names)} × {c}: {', '.join(names)}")
     return "\n".join(lines)
@@ -405,9 +474,18 @@ def main() -> int:
     ap.add_argument("--offline", action="store_true", help="use local mirrors only")
     ap.add_argument("--keep", action="store_true", help="keep the exported projects and images")
     ap.add_argument("--timeout", action="append", default=[], help="STEP=SECONDS")
+    ap.add_argument(
+        "--substitute-python",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="what-if: rewrite python_version OLD (e.g. 3.12) to NEW in the exported cog.yaml, for "
+        "machines where OLD cannot be had; recorded per project",
+    )
     a = ap.parse_args()
     a.steps = set(a.steps.split(",")) if a.steps else None
     a.timeout = {k: int(v) for k, v in (t.split("=", 1) for t in a.timeout)}
+    a.substitute_python = dict(t.split("=", 1) for t in a.substitute_python)
 
     corpus = tomllib.loads(Path(a.corpus).read_text())["project"]
     if a.only:
@@ -416,8 +494,13 @@ def main() -> int:
     workroot.mkdir(parents=True, exist_ok=True)
     fl = find_links_dir()
     meta = {
-        "started": now(), "ocibuild_commit": _git(["-C", str(ROOT), "rev-parse", "HEAD"]).stdout.strip(),
-        "python": sys.version.split()[0], "find_links": fl, "cache_dir": a.cache_dir, "logs": str(workroot / "logs"),
+        "started": now(),
+        "ocibuild_commit": _git(["-C", str(ROOT), "rev-parse", "HEAD"]).stdout.strip(),
+        "python": sys.version.split()[0],
+        "find_links": fl,
+        "substitute_python": a.substitute_python,
+        "cache_dir": a.cache_dir,
+        "logs": str(workroot / "logs"),
     }
     log(f"{len(corpus)} projects; work dir {workroot}; find-links {fl}")
     recs = []
