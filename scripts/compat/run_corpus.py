@@ -68,6 +68,13 @@ CAUSES: list[tuple[str, str]] = [
         "#5 requirement form (URL/VCS/option/local artifact)",
     ),
     (r"python_version.*(patch|3\.\d+\.\d+)", "#6 Python patch version"),
+    (
+        r"cannot be (statically )?resolved statically|cannot be statically resolved",
+        "same as Cog >= 0.19: static schema cannot resolve an expression",
+    ),
+    (r"minimum supported Python version is 3\.10", "same as Cog >= 0.17: python_version < 3.10"),
+    (r"doesn't know which CUDA version is compatible with torch", "same as Cog: torch newer than its CUDA table"),
+    (r"a local archive line takes no options", "#5 local artifact path with a space"),
     (r"torch version must be specified", "Cog rule: pinned torch required with gpu: true"),
     (
         r"(Could not resolve host|Name or service not known|failed to lookup address"
@@ -158,10 +165,38 @@ def export(gitdir: Path, p: dict, dest: Path) -> Path:
             f.write_text(body)
         return proj
     sub = p.get("subdir", "").strip("/")
-    args = ["--git-dir", str(gitdir), "archive", "--format=tar", commit] + ([sub] if sub else [])
-    arch = subprocess.run(["git", *args], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
+    args = ["--git-dir", str(gitdir), "archive", "--format=tar", commit, *([sub] if sub else [])]
+    arch = subprocess.run(["git", *args], capture_output=True)
+    if arch.returncode == 0:
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=arch.stdout, check=True)
+    else:  # a mirror may lack large blobs (snapshots leave out files of 4 MiB and more): export blob by blob
+        missing = export_blobs(gitdir, commit, sub, dest)
+        if missing:
+            p.setdefault("_missing", []).extend(missing)
     return dest / sub if sub else dest
+
+
+def export_blobs(gitdir: Path, commit: str, sub: str, dest: Path) -> list[str]:
+    ls = _git(["--git-dir", str(gitdir), "ls-tree", "-r", "-z", commit, *([sub] if sub else [])], check=True).stdout
+    missing = []
+    for entry in filter(None, ls.split("\0")):
+        meta, path = entry.split("\t", 1)
+        mode, kind, sha = meta.split()
+        if kind != "blob":
+            continue
+        r = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "blob", sha], capture_output=True)
+        if r.returncode != 0:
+            missing.append(path)
+            continue
+        f = dest / path
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "120000":
+            f.symlink_to(r.stdout.decode())
+        else:
+            f.write_bytes(r.stdout)
+            if mode == "100755":
+                f.chmod(0o755)
+    return missing
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -262,7 +297,13 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
     logf.parent.mkdir(parents=True, exist_ok=True)
     logf.write_text(f"# {p['name']} {p['repo']}@{p['commit']} {rec['path']}\n")
     try:
-        proj = export(gitdir, p, tmp)
+        try:
+            proj = export(gitdir, p, tmp)
+        except (subprocess.CalledProcessError, OSError, ValueError) as e:
+            rec["skipped"] = f"export failed: {e}"
+            return rec
+        if p.get("_missing"):
+            rec["missing_files"] = p.pop("_missing")
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         for cmd in p.get("setup", []):
             r = subprocess.run(["bash", "-c", cmd], cwd=proj, capture_output=True, text=True, timeout=300)
@@ -344,7 +385,7 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
                 res["digest"] = (re.findall(r"sha256:[0-9a-f]{64}", out) or [""])[-1]
             rec["steps"][step] = res
             log(f"  {step}: rc={res['rc']} {res['wall_s']}s {res.get('error', '')[:160]}")
-            if res["rc"] != 0:
+            if res["rc"] != 0 and step != "schema":  # resolution does not depend on the schema: lock still runs
                 for rest in steps[steps.index(step) + 1 :]:
                     rec["steps"][rest] = {"step": rest, "rc": None, "skipped": f"{step} failed"}
                 break
@@ -399,6 +440,8 @@ def render_table(results: dict) -> str:
             notes.append("GPU stack: lock only")
         if rec.get("note"):
             notes.append(rec["note"])
+        if rec.get("missing_files"):
+            notes.append(f"{len(rec['missing_files'])} large file(s) absent from the mirror snapshot")
         if rec.get("python_substituted"):
             notes.append(f"python_version {rec['python_substituted']} (what-if)")
         pr = rec["steps"].get("predict", {})
