@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().with_name("corpus.toml")
 ALL_STEPS = ("schema", "lock", "build", "predict")
 TIMEOUTS = {"schema": 120, "lock": 900, "build": 1800, "predict": 600}
-BEGIN, END = "<!-- corpus:begin -->", "<!-- corpus:end -->"
+MARKERS = "<!-- {}:begin -->", "<!-- {}:end -->"
 
 # (regex over the step's error text, cause label). First match wins; the label names the item of issue 14
 # ("#N") or another cause. Keep these specific: an unclassified failure shows as "?" and deserves a look.
@@ -411,6 +411,10 @@ def cell(rec: dict, step: str) -> str:
     return f"**fail** {s['wall_s']:g}s"
 
 
+def failures(rec: dict) -> list[dict]:
+    return [s for st in ALL_STEPS if (s := rec["steps"].get(st)) and s.get("rc") not in (0, None)]
+
+
 def first_failure(rec: dict) -> dict | None:
     for st in ALL_STEPS:
         s = rec["steps"].get(st)
@@ -431,10 +435,9 @@ def render_table(results: dict) -> str:
     for i, rec in enumerate(results["projects"], 1):
         where = f"`{rec['repo']}@{rec['commit'][:10]}`" + (f" `{rec['path']}`" if rec["path"] else "")
         notes = []
-        ff = first_failure(rec)
         if rec.get("skipped"):
             notes.append(rec["skipped"])
-        if ff:
+        for ff in failures(rec):
             notes.append(f"{ff['step']}: {ff.get('cause', '?')} — `{md_escape(ff.get('error', ''))[:220]}`")
         if rec["gpu"]:
             notes.append("GPU stack: lock only")
@@ -466,10 +469,10 @@ def summarize(results: dict) -> dict:
 
     causes: dict[str, list[str]] = {}
     for r in ps:
-        ff = first_failure(r)
-        if ff:
-            causes.setdefault(ff.get("cause", "?"), []).append(r["name"])
-        elif r.get("skipped"):
+        fs = failures(r)
+        for c in dict.fromkeys(f.get("cause", "?") for f in fs):
+            causes.setdefault(c, []).append(r["name"])
+        if not fs and r.get("skipped"):
             causes.setdefault("skipped: " + r["skipped"].split(":")[0], []).append(r["name"])
     return {
         "projects": len(ps),
@@ -493,7 +496,7 @@ def render_summary(s: dict, meta: dict) -> str:
         f"{s['build_ok']}/{s['build_tried']} build, {s['predict_ok']}/{s['predict_tried']} predict** "
         f"(ocibuild `{meta['ocibuild_commit'][:10]}`, run {meta['started']} – {meta['finished']}).",
         "",
-        "First failure per project, by cause:",
+        "Failures by cause (a project counts once per cause; it may have several):",
         "",
     ]
     for c, names in s["causes"].items():
@@ -513,6 +516,8 @@ def main() -> int:
     ap.add_argument("--json", default="compat-results.json")
     ap.add_argument("--markdown", help="write the summary and table here")
     ap.add_argument("--update-doc", help="rewrite the table between the corpus markers of this document")
+    ap.add_argument("--doc-section", default="corpus", help="which <!-- NAME:begin/end --> block to rewrite")
+    ap.add_argument("--cpu-only", action="store_true", help="leave out the GPU stacks")
     ap.add_argument("--merge", help="earlier results JSON: projects not run now keep their earlier result")
     ap.add_argument("--offline", action="store_true", help="use local mirrors only")
     ap.add_argument("--keep", action="store_true", help="keep the exported projects and images")
@@ -533,6 +538,8 @@ def main() -> int:
     corpus = tomllib.loads(Path(a.corpus).read_text())["project"]
     if a.only:
         corpus = [p for p in corpus if any(o in p["name"] for o in a.only)]
+    if a.cpu_only:
+        corpus = [p for p in corpus if not p.get("gpu")]
     workroot = Path(a.workdir or tempfile.mkdtemp(prefix="ocibuild-compat-"))
     workroot.mkdir(parents=True, exist_ok=True)
     fl = find_links_dir()
@@ -567,12 +574,13 @@ def main() -> int:
     if a.update_doc:
         doc = Path(a.update_doc)
         text = doc.read_text()
-        if BEGIN not in text or END not in text:
-            print(f"error: {doc} has no {BEGIN} … {END} markers", file=sys.stderr)
+        begin, end = (m.format(a.doc_section) for m in MARKERS)
+        if begin not in text or end not in text:
+            print(f"error: {doc} has no {begin} … {end} markers", file=sys.stderr)
             return 2
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        doc.write_text(head + BEGIN + "\n" + summary + "\n\n" + table + "\n" + END + tail)
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        doc.write_text(head + begin + "\n" + summary + "\n\n" + table + "\n" + end + tail)
     print(summary)
     return 0
 
