@@ -75,7 +75,13 @@ CAUSES: list[tuple[str, str]] = [
     (r"minimum supported Python version is 3\.10", "same as Cog >= 0.17: python_version < 3.10"),
     (r"doesn't know which CUDA version is compatible with torch", "same as Cog: torch newer than its CUDA table"),
     (r"a local archive line takes no options", "#5 local artifact path with a space"),
-    (r"torch version must be specified", "Cog rule: pinned torch required with gpu: true"),
+    (r"torch version must be (specified|pinned)", "same as Cog: gpu: true needs a pinned torch"),
+    (r"No module named 'pkg_resources'", "sdist's setup.py imports pkg_resources (gone from current setuptools)"),
+    (
+        r"building its sdist failed.{0,200}(was not found|pkg-config|No such file or directory: '[^']*-config')",
+        "sdist built outside the image: system_packages (-dev libs) not visible",
+    ),
+    (r"weights \S+: source '[^']*' does not exist", "project: weights folder not in the repository"),
     (
         r"(Could not resolve host|Name or service not known|failed to lookup address"
         r"|Temporary failure in name resolution|Network is unreachable|Connection refused|timed out connecting)",
@@ -516,8 +522,10 @@ def main() -> int:
     ap.add_argument("--json", default="compat-results.json")
     ap.add_argument("--markdown", help="write the summary and table here")
     ap.add_argument("--update-doc", help="rewrite the table between the corpus markers of this document")
+    ap.add_argument("--reclassify", action="store_true", help="with --report-only: classify every failure again")
     ap.add_argument("--doc-section", default="corpus", help="which <!-- NAME:begin/end --> block to rewrite")
     ap.add_argument("--cpu-only", action="store_true", help="leave out the GPU stacks")
+    ap.add_argument("--report-only", metavar="JSON", help="render an earlier results file (causes reclassified)")
     ap.add_argument("--merge", help="earlier results JSON: projects not run now keep their earlier result")
     ap.add_argument("--offline", action="store_true", help="use local mirrors only")
     ap.add_argument("--keep", action="store_true", help="keep the exported projects and images")
@@ -535,6 +543,13 @@ def main() -> int:
     a.timeout = {k: int(v) for k, v in (t.split("=", 1) for t in a.timeout)}
     a.substitute_python = dict(t.split("=", 1) for t in a.substitute_python)
 
+    if a.report_only:
+        results = json.loads(Path(a.report_only).read_text())
+        for r in results["projects"]:
+            for st in failures(r):
+                if st.get("cause") in (None, "?") or a.reclassify:
+                    st["cause"] = classify(st.get("error", ""))
+        return report(results, a)
     corpus = tomllib.loads(Path(a.corpus).read_text())["project"]
     if a.only:
         corpus = [p for p in corpus if any(o in p["name"] for o in a.only)]
@@ -564,7 +579,11 @@ def main() -> int:
         order = [p["name"] for p in tomllib.loads(Path(a.corpus).read_text())["project"]]
         recs = [new.get(n) or old[n] for n in order if n in new or n in old]
     meta["finished"] = now()
-    results = {"meta": meta, "projects": recs}
+    return report({"meta": meta, "projects": recs}, a)
+
+
+def report(results: dict, a) -> int:
+    meta = results["meta"]
     results["summary"] = summarize(results)
     Path(a.json).write_text(json.dumps(results, indent=1) + "\n")
     table = render_table(results)
