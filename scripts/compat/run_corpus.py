@@ -212,11 +212,11 @@ def error_line(out: str, err: str) -> str:
     lines = [ln.strip() for ln in (err + "\n" + out).splitlines() if ln.strip()]
     for ln in reversed(lines):
         if re.match(r"^(error|Error|ERROR|fatal)\b", ln) or " error: " in ln or ln.startswith("Traceback"):
-            return ln[:400]
+            return ln[:1500]
     for ln in reversed(lines):
         if re.search(r"(Error|error|failed|FAILED|not found)", ln):
-            return ln[:400]
-    return (lines[-1] if lines else "")[:400]
+            return ln[:1500]
+    return (lines[-1] if lines else "")[:1500]
 
 
 def classify(text: str) -> str:
