@@ -332,7 +332,10 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
         common = ["--cache-dir", a.cache_dir]
         # The local folder holds a CPU torch wheel: offered to CPU projects that need torch. Never to GPU stacks:
         # ocibuild (like uv) takes a --find-links folder as the torch source and then skips the CUDA index.
-        extra_fl = ["--find-links", fl] if fl and not p.get("gpu") and mentions_torch(proj) else []
+        # --gpu-find-links (what-if, for machines without download.pytorch.org): GPU stacks too, so that torch comes
+        # from PyPI (whose Linux torch wheels are CUDA builds) and the rest of the resolution is exercised.
+        gpu_ok = not p.get("gpu") or a.gpu_find_links
+        extra_fl = ["--find-links", fl] if fl and gpu_ok and mentions_torch(proj) else []
         rec["find_links"] = bool(extra_fl)
         layout = tmp / "_layout"
         for step in steps:
@@ -525,6 +528,12 @@ def main() -> int:
     ap.add_argument("--reclassify", action="store_true", help="with --report-only: classify every failure again")
     ap.add_argument("--doc-section", default="corpus", help="which <!-- NAME:begin/end --> block to rewrite")
     ap.add_argument("--cpu-only", action="store_true", help="leave out the GPU stacks")
+    ap.add_argument("--gpu-only", action="store_true", help="only the GPU stacks")
+    ap.add_argument(
+        "--gpu-find-links",
+        action="store_true",
+        help="what-if: give GPU stacks the local wheel folder too (torch from PyPI instead of the CUDA index)",
+    )
     ap.add_argument("--report-only", metavar="JSON", help="render an earlier results file (causes reclassified)")
     ap.add_argument("--merge", help="earlier results JSON: projects not run now keep their earlier result")
     ap.add_argument("--offline", action="store_true", help="use local mirrors only")
@@ -555,6 +564,8 @@ def main() -> int:
         corpus = [p for p in corpus if any(o in p["name"] for o in a.only)]
     if a.cpu_only:
         corpus = [p for p in corpus if not p.get("gpu")]
+    if a.gpu_only:
+        corpus = [p for p in corpus if p.get("gpu")]
     workroot = Path(a.workdir or tempfile.mkdtemp(prefix="ocibuild-compat-"))
     workroot.mkdir(parents=True, exist_ok=True)
     fl = find_links_dir()
@@ -564,6 +575,7 @@ def main() -> int:
         "python": sys.version.split()[0],
         "find_links": fl,
         "substitute_python": a.substitute_python,
+        "gpu_find_links": a.gpu_find_links,
         "cache_dir": a.cache_dir,
         "logs": str(workroot / "logs"),
     }
