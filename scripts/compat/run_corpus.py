@@ -58,8 +58,8 @@ CAUSES: list[tuple[str, str]] = [
     (r"Illegal option --|--mount=type=", "#3 BuildKit --mount flag in build.run"),
     (
         r"(pip|pip3|curl|wget|git|add-apt-repository|apt|apt-get|bash|sudo|make|cmake)\b.{0,30}not found"
-        r"|exit (status |code )?127\b|status 127",
-        "#2 build.run tool missing (pip/curl/wget/git)",
+        r"|exit(ed with)? (status |code )?127\b|status 127",
+        "#2 build.run tool missing (exit 127: pip/curl/wget/git/apt)",
     ),
     (r"externally-managed-environment|PEP 668", "#2 build.run pip blocked by PEP 668"),
     (r"No module named '(requests|yaml|structlog|typing_extensions)'", "#4 Cog SDK dependency missing"),
@@ -95,6 +95,10 @@ CAUSES: list[tuple[str, str]] = [
         r"Unable to locate package|has no installation candidate|not found in the archive"
         r"|no such (Debian )?package|unknown (system|Debian) package",
         "system_packages name not in Debian",
+    ),
+    (
+        r"cannot import name 'Weights' from 'cog.types'",
+        "same as Cog >= 0.17: cog.types.Weights (a 0.16 name) is gone from the SDK",
     ),
     (r"SETUP_FAILED|setup failed", "predictor setup failed"),
     (r"timed out after", "timeout"),
