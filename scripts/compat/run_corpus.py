@@ -590,7 +590,10 @@ def main() -> int:
         recs.append(run_project(p, a, Path(a.mirrors), Path(a.clones), workroot, fl))
         Path(a.json).write_text(json.dumps({"meta": meta, "projects": recs}, indent=1) + "\n")
     if a.merge and Path(a.merge).exists():
-        old = {r["name"]: r for r in json.loads(Path(a.merge).read_text())["projects"]}
+        earlier = json.loads(Path(a.merge).read_text())
+        old = {r["name"]: r for r in earlier["projects"]}
+        meta["started"] = min(meta["started"], earlier["meta"].get("started", meta["started"]))
+        meta["merged"] = [*earlier["meta"].get("merged", []), a.merge]
         new = {r["name"]: r for r in recs}
         order = [p["name"] for p in tomllib.loads(Path(a.corpus).read_text())["project"]]
         recs = [new.get(n) or old[n] for n in order if n in new or n in old]
