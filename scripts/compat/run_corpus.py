@@ -105,6 +105,14 @@ CAUSES: list[tuple[str, str]] = [
 ]
 
 
+def ocibuild_commit() -> str:
+    """The last commit that changed what a build does (not this script), "+dirty" when the tree differs."""
+    paths = ["ocibuild", "layers", "base-images", "pyproject.toml", "uv.lock"]
+    head = _git(["-C", str(ROOT), "log", "-1", "--format=%H", "--", *paths]).stdout.strip()
+    dirty = _git(["-C", str(ROOT), "status", "--porcelain", "--", *paths]).stdout.strip()
+    return head + ("+dirty" if dirty else "")
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -575,7 +583,7 @@ def main() -> int:
     fl = find_links_dir()
     meta = {
         "started": now(),
-        "ocibuild_commit": _git(["-C", str(ROOT), "rev-parse", "HEAD"]).stdout.strip(),
+        "ocibuild_commit": ocibuild_commit(),
         "python": sys.version.split()[0],
         "find_links": fl,
         "substitute_python": a.substitute_python,
