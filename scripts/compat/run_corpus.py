@@ -494,7 +494,9 @@ def summarize(results: dict) -> dict:
         for c in dict.fromkeys(f.get("cause", "?") for f in fs):
             causes.setdefault(c, []).append(r["name"])
         if not fs and r.get("skipped"):
-            causes.setdefault("skipped: " + r["skipped"].split(":")[0], []).append(r["name"])
+            why = r["skipped"].removeprefix("skipped: ")
+            kind = "not fetched (offline, no mirror)" if why.startswith(("cannot fetch", "offline", "git fetch")) else why
+            causes.setdefault("skipped: " + kind.split(": ")[0], []).append(r["name"])
     return {
         "projects": len(ps),
         "repos": len({r["repo"] for r in ps}),
