@@ -495,7 +495,8 @@ def summarize(results: dict) -> dict:
             causes.setdefault(c, []).append(r["name"])
         if not fs and r.get("skipped"):
             why = r["skipped"].removeprefix("skipped: ")
-            kind = "not fetched (offline, no mirror)" if why.startswith(("cannot fetch", "offline", "git fetch")) else why
+            offline = why.startswith(("cannot fetch", "offline", "git fetch"))
+            kind = "not fetched (offline, no mirror)" if offline else why
             causes.setdefault("skipped: " + kind.split(": ")[0], []).append(r["name"])
     return {
         "projects": len(ps),
