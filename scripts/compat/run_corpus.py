@@ -322,7 +322,7 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
             return rec
         if p.get("_missing"):
             rec["missing_files"] = p.pop("_missing")
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONPATH=str(a.ocibuild_root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         for cmd in p.get("setup", []):
             r = subprocess.run(["bash", "-c", cmd], cwd=proj, capture_output=True, text=True, timeout=300)
             with logf.open("a") as fh:
@@ -542,6 +542,12 @@ def main() -> int:
     ap.add_argument("--update-doc", help="rewrite the table between the corpus markers of this document")
     ap.add_argument("--reclassify", action="store_true", help="with --report-only: classify every failure again")
     ap.add_argument("--doc-section", default="corpus", help="which <!-- NAME:begin/end --> block to rewrite")
+    ap.add_argument(
+        "--ocibuild-root",
+        default=str(ROOT),
+        help="run the ocibuild package found here (e.g. an export of another commit; same virtualenv)",
+    )
+    ap.add_argument("--ocibuild-rev", help="the commit that --ocibuild-root holds (for the record)")
     ap.add_argument("--cpu-only", action="store_true", help="leave out the GPU stacks")
     ap.add_argument("--gpu-only", action="store_true", help="only the GPU stacks")
     ap.add_argument(
@@ -586,7 +592,8 @@ def main() -> int:
     fl = find_links_dir()
     meta = {
         "started": now(),
-        "ocibuild_commit": ocibuild_commit(),
+        "ocibuild_commit": a.ocibuild_rev or ocibuild_commit(),
+        "ocibuild_root": a.ocibuild_root,
         "python": sys.version.split()[0],
         "find_links": fl,
         "substitute_python": a.substitute_python,
