@@ -357,7 +357,8 @@ def run_project(p: dict, a, mirrors: Path, clones: Path, workroot: Path, fl: str
                 cmd = [*ob, "lock", str(proj), *extra_fl, *common]
             elif step == "build":
                 sec = [x for k, v in (p.get("secrets") or {}).items() for x in ("--secret", f"id={k},src={proj / v}")]
-                cmd = [*ob, "build", str(proj), "-o", str(layout), *extra_fl, *sec, *common]
+                ca = [x for c in a.ca_cert for x in ("--ca-cert", c)]
+                cmd = [*ob, "build", str(proj), "-o", str(layout), *extra_fl, *sec, *ca, *common]
             else:
                 if not layout.is_dir():
                     rec["steps"][step] = {"step": step, "rc": None, "skipped": "no image"}
@@ -548,6 +549,12 @@ def main() -> int:
         help="run the ocibuild package found here (e.g. an export of another commit; same virtualenv)",
     )
     ap.add_argument("--ocibuild-rev", help="the commit that --ocibuild-root holds (for the record)")
+    ap.add_argument(
+        "--ca-cert",
+        action="append",
+        default=[c for c in os.environ.get("OCIBUILD_COMPAT_CA_CERT", "").split(os.pathsep) if c],
+        help="passed to build: a CA that build.run needs (a TLS-intercepting egress proxy); $OCIBUILD_COMPAT_CA_CERT",
+    )
     ap.add_argument("--cpu-only", action="store_true", help="leave out the GPU stacks")
     ap.add_argument("--gpu-only", action="store_true", help="only the GPU stacks")
     ap.add_argument(
@@ -598,6 +605,7 @@ def main() -> int:
         "find_links": fl,
         "substitute_python": a.substitute_python,
         "gpu_find_links": a.gpu_find_links,
+        "ca_cert": a.ca_cert,
         "cache_dir": a.cache_dir,
         "logs": str(workroot / "logs"),
     }
