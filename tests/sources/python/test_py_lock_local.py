@@ -78,3 +78,11 @@ def test_an_unreachable_index_is_a_failed_build_naming_the_host(
         lock_python(read_requirements(project, "requirements.txt"), PythonTarget())
     assert not isinstance(caught.value, UserInputError) and caught.value.exit_code == 1
     assert str(caught.value).startswith("requirements.txt: cannot reach 127.0.0.1:9 to resolve: ")
+
+
+def test_a_local_archive_whose_path_has_spaces(tmp_path: Path, make_wheel) -> None:
+    (tmp_path / "dist dir").mkdir()
+    make_wheel(tmp_path / "dist dir", "spaced", "0.1", {"spaced/__init__.py": b""})
+    (tmp_path / "requirements.txt").write_text("./dist dir/spaced-0.1-py3-none-any.whl\n")
+    (req,) = read_requirements(tmp_path, "requirements.txt").requirements
+    assert req.path == "./dist dir/spaced-0.1-py3-none-any.whl"
