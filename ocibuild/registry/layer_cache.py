@@ -35,7 +35,7 @@ from ocibuild.registry.client import RegistryClient
 from ocibuild.registry.credentials import Credentials
 from ocibuild.registry.known import KnownBlobs
 from ocibuild.registry.progress import Progress
-from ocibuild.registry.pull import _Fetcher
+from ocibuild.registry.pull_image import _Fetcher
 from ocibuild.registry.reference import parse_reference, uses_plain_http
 from ocibuild.registry.retry import RetryPolicy
 from ocibuild.registry.upload import Blob, push_blob
