@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ocibuild.errors import UserInputError
 from ocibuild.oci.image import Image
@@ -59,6 +60,7 @@ def serve(
     gpus: bool = False,
     runtime: str = "auto",
     announce=None,
+    weights: Sequence[Any] = (),
 ) -> int:
     """Run ``image``'s Cog server and serve it on ``listen`` until the container exits or SIGINT/SIGTERM; returns
     the container's exit code. ``announce(url)`` is called once the page and API are reachable."""
@@ -70,7 +72,7 @@ def serve(
     from ocibuild.run.spec import RunOptions, build_spec, parse_volume
     from ocibuild.run.workspace import Workspace
 
-    mounts = [parse_volume(v) for v in volumes]
+    mounts = [*(parse_volume(v) for v in volumes), *weights]  # managed weights: read-only, marked ready
     gpu = gpu_setup() if gpus else None
     config = image.config.get("config") or {}
     user_env = list(env)

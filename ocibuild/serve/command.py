@@ -39,9 +39,11 @@ def run(args: argparse.Namespace, store: Any, resolve_image: Callable[[], Any]) 
     from ocibuild.serve import parse_listen, serve
 
     listen = parse_listen(args.publish)
+    image, weights = resolve_image()
     return serve(
-        resolve_image(),
+        image,
         store,
+        weights=weights,
         listen=listen,
         playground=args.playground,
         title=title_for(args.image),
