@@ -235,3 +235,14 @@ def test_podman_partial_pull_fetches_only_new_files(tmp_path):
     assert first_bytes >= first_layer.size * 0.9, report  # the first pull needs (nearly) everything
     assert second_bytes < second_layer.size * 0.2, report  # the second only the new and changed files
     print(json.dumps(report))
+
+
+def test_cli_and_cache_key_know_zstd_chunked():
+    from ocibuild.cli import make_parser
+    from ocibuild.oci.layer import LayerRecipe
+
+    args = make_parser().parse_args(["build", "some/cog.yaml", "--compression", "zstd:chunked"])
+    assert Compression(args.compression) is Compression.ZSTD_CHUNKED
+    recipe = LayerRecipe("key", lambda stack: [])
+    assert recipe.cache_key(Compression.ZSTD_CHUNKED) != recipe.cache_key(Compression.ZSTD)
+    assert Compression.from_media_type(Compression.ZSTD_CHUNKED.media_type) is Compression.ZSTD  # read as zstd
