@@ -159,6 +159,12 @@ def timed_pull(storage: Path, ref: str, proxy: CountingProxy) -> dict[str, float
     return {"seconds": round(time.perf_counter() - start, 2), "bytes": proxy.downloaded}
 
 
+def _median(pulls: list[dict]) -> dict:
+    """The median time over rounds (bytes are the same every round; the first is kept)."""
+    times = sorted(p["seconds"] for p in pulls)
+    return {"seconds": times[len(times) // 2], "bytes": pulls[0]["bytes"], "all_seconds": [p["seconds"] for p in pulls]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--example", type=Path, default=SCRIPTS.parent / "examples" / "torch-cpu")
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--compressions", default="gzip,zstd,zstd:chunked")
     parser.add_argument("--layouts", default="ocibuild,cog")
+    parser.add_argument("--rounds", type=int, default=1, help="pull each image this many times (median)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args(argv)
     find_links = args.find_links or pip_find_links()
@@ -194,15 +201,20 @@ def main(argv: list[str] | None = None) -> int:
             repo = f"{reg.host}/bench/{layout}-{compression.replace(':', '-')}-{name.lower()}:v1"
             push(image, [repo], insecure_registries=[reg.host], progress=None)
             refs[layout, compression, name] = repo.replace(reg.host, proxy.host)
-        for layout in layouts:
-            for compression in compressions:
-                with fresh_storage() as storage:
-                    a = timed_pull(storage, refs[layout, compression, "A"], proxy)
-                    b = timed_pull(storage, refs[layout, compression, "B"], proxy)
-                size = sum(layer.size for layer in images[layout, compression, "A"].layers)
-                row = {"layout": layout, "compression": compression, "image_bytes": size, "A": a, "B_after_A": b}
-                results.append(row)
-                print(json.dumps(row), file=sys.stderr)
+        runs: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+        for _ in range(args.rounds):  # rounds interleave the variants, so load drifts hit them all alike
+            for layout in layouts:
+                for compression in compressions:
+                    with fresh_storage() as storage:
+                        a = timed_pull(storage, refs[layout, compression, "A"], proxy)
+                        b = timed_pull(storage, refs[layout, compression, "B"], proxy)
+                    runs.setdefault((layout, compression), []).append((a, b))
+        for (layout, compression), pulls in runs.items():
+            a, b = (_median([pull[i] for pull in pulls]) for i in (0, 1))
+            size = sum(layer.size for layer in images[layout, compression, "A"].layers)
+            row = {"layout": layout, "compression": compression, "image_bytes": size, "A": a, "B_after_A": b}
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr)
 
     base = next((r for r in results if r["layout"] == "ocibuild" and r["compression"] == "gzip"), results[0])
     print(
