@@ -5,6 +5,8 @@ count, so each choice here is fixed (versions pinned in pyproject.toml) and test
 - gzip: ISA-L igzip (``isal`` 1.9.1) level 1 through ``igzip_threaded`` fed fixed 1 MiB blocks; its output does
   not depend on the thread count, and the header carries mtime 0 and no file name;
 - zstd: ``zstandard`` 0.25.0 level 3 with at least one worker thread (threads=0 gives other bytes);
+- zstd:chunked: the same compressor, one frame per file plus a TOC (``zstd_chunked.py``); as a plain stream
+  (``open_compressor``) it is zstd;
 - none: the tar itself.
 """
 
@@ -24,6 +26,7 @@ ZSTD_LEVEL = 3
 class Compression(str, enum.Enum):
     GZIP = "gzip"
     ZSTD = "zstd"
+    ZSTD_CHUNKED = "zstd:chunked"
     NONE = "none"
 
     @property
@@ -31,6 +34,7 @@ class Compression(str, enum.Enum):
         return {
             Compression.GZIP: mediatypes.OCI_LAYER_GZIP,
             Compression.ZSTD: mediatypes.OCI_LAYER_ZSTD,
+            Compression.ZSTD_CHUNKED: mediatypes.OCI_LAYER_ZSTD,
             Compression.NONE: mediatypes.OCI_LAYER,
         }[self]
 
@@ -51,6 +55,13 @@ class BlockWriter(Protocol):
 def compression_threads() -> int:
     """Worker threads for compressors: the cores available to this process, at least one."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
+
+
+def zstd_compressor(threads: int | None = None):
+    """The pinned zstd compressor (level, checksum, at least one worker thread: the bytes do not move with it)."""
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=threads or compression_threads(), write_checksum=True)
 
 
 class _FixedBlocks:
@@ -99,11 +110,8 @@ def open_compressor(compression: Compression, target: BinaryIO, threads: int | N
             _Unclosable(target), "wb", compresslevel=GZIP_LEVEL, threads=threads, block_size=BLOCK_SIZE
         )
         return _FixedBlocks(stream)
-    if compression is Compression.ZSTD:
-        import zstandard
-
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=threads, write_checksum=True)
-        return cctx.stream_writer(target, closefd=False)
+    if compression in (Compression.ZSTD, Compression.ZSTD_CHUNKED):
+        return zstd_compressor(threads).stream_writer(target, closefd=False)
     return _Passthrough(target)
 
 
@@ -133,7 +141,7 @@ def open_decompressor(compression: Compression, source: BinaryIO) -> BinaryIO:
         from isal import igzip
 
         return igzip.IGzipFile(fileobj=source, mode="rb")  # type: ignore[return-value]
-    if compression is Compression.ZSTD:
+    if compression in (Compression.ZSTD, Compression.ZSTD_CHUNKED):
         import zstandard
 
         return zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)  # type: ignore[return-value]

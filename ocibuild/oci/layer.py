@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ocibuild.oci.compression import Compression, open_compressor
+from ocibuild.oci.compression import Compression, open_compressor, zstd_compressor
 from ocibuild.oci.descriptor import Descriptor
 from ocibuild.oci.digest import HashingWriter
 from ocibuild.oci.entries import Entry
 from ocibuild.oci.mediatypes import ImageFormat, convert_layer_type
 from ocibuild.oci.store import Store
 from ocibuild.oci.tarwriter import write_tar
+from ocibuild.oci.zstd_chunked import write_zstd_chunked
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,24 @@ class LayerBlob:
     media_type: str
     path: Path
     uncompressed_size: int = 0
+    annotations: tuple[tuple[str, str], ...] = ()
+    """Descriptor annotations the blob needs (zstd:chunked: where its table of contents lies), sorted."""
 
     def descriptor(self, fmt: ImageFormat = ImageFormat.OCI) -> Descriptor:
-        return Descriptor(convert_layer_type(self.media_type, fmt), self.digest, self.size)
+        annotations = dict(self.annotations) if fmt is ImageFormat.OCI else {}
+        return Descriptor(convert_layer_type(self.media_type, fmt), self.digest, self.size, annotations)
 
     def to_record(self) -> dict[str, object]:
-        return {
+        record: dict[str, object] = {
             "diff_id": self.diff_id,
             "digest": self.digest,
             "size": self.size,
             "media_type": self.media_type,
             "uncompressed_size": self.uncompressed_size,
         }
+        if self.annotations:
+            record["annotations"] = dict(self.annotations)
+        return record
 
     @classmethod
     def from_record(cls, record: dict, store: Store) -> LayerBlob:
@@ -51,6 +58,7 @@ class LayerBlob:
             media_type=record["media_type"],
             path=store.blob_path(record["digest"]),
             uncompressed_size=int(record.get("uncompressed_size", 0)),
+            annotations=tuple(sorted((record.get("annotations") or {}).items())),
         )
 
 
@@ -87,6 +95,8 @@ def write_layer(
     """Write ``entries`` as one layer blob into ``store`` in a single pass and return its identities.
 
     ``on_bytes`` hears of every chunk of the uncompressed stream (progress)."""
+    if compression is Compression.ZSTD_CHUNKED:
+        return _write_chunked_layer(entries, store, source_date_epoch, threads, on_bytes)
     with store.temp_path(".layer") as temp:
         with open(temp, "wb") as out:
             blob = HashingWriter(out)
@@ -116,6 +126,30 @@ class RemoteLayers(Protocol):
     def lookup(self, cache_key: str) -> LayerBlob | None: ...
 
     def built(self, cache_key: str, layer: LayerBlob) -> None: ...
+
+
+def _write_chunked_layer(
+    entries: Iterable[Entry],
+    store: Store,
+    source_date_epoch: int,
+    threads: int | None,
+    on_bytes: Callable[[int], None] | None,
+) -> LayerBlob:
+    with store.temp_path(".layer") as temp:
+        with open(temp, "wb") as out:
+            blob = HashingWriter(out)
+            new = functools.partial(zstd_compressor, threads)
+            result = write_zstd_chunked(entries, blob, source_date_epoch, new, on_bytes)  # type: ignore[arg-type]
+        path = store.commit_blob(temp, blob.digest)
+    return LayerBlob(
+        diff_id=result.diff_id,
+        digest=blob.digest,
+        size=blob.size,
+        media_type=Compression.ZSTD_CHUNKED.media_type,
+        path=path,
+        uncompressed_size=result.tar_size,
+        annotations=tuple(sorted(result.annotations.items())),
+    )
 
 
 @dataclass(frozen=True)

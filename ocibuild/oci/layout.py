@@ -343,7 +343,10 @@ def _read_manifest(directory: Path, descriptor: Descriptor, verify_layers: bool)
         path = blob_path(directory, layer["digest"])
         if verify_layers:
             verify_blob_file(path, layer["digest"], int(layer["size"]))
-        layers.append(LayerBlob(diff_id, layer["digest"], int(layer["size"]), layer["mediaType"], path))
+        annotations = tuple(sorted((layer.get("annotations") or {}).items()))
+        layers.append(
+            LayerBlob(diff_id, layer["digest"], int(layer["size"]), layer["mediaType"], path, annotations=annotations)
+        )
     return Image(config_bytes, data, tuple(layers), fmt, descriptor.platform)
 
 

@@ -1,0 +1,239 @@
+"""Benchmark: what a node waits for. Push images to a local registry, then time ``podman pull`` into fresh storage.
+
+For each compression (gzip, zstd, zstd:chunked) and each layout it pulls model A into a fresh overlay store (a
+cold node), then model B, which shares torch with A but has other code and was built at another commit (a node
+that already runs A). Layouts:
+
+- ``ocibuild``: the example as ocibuild builds it (torch in its own pinned layer, other wheels, runner, code);
+- ``cog``: the same content laid out as Cog does: every Python package in one layer, stamped with the build's
+  time (Docker layers carry install-time mtimes, so two builds never share it); built here from ocibuild's
+  layers.
+
+Bytes are counted by a TCP proxy between podman and the registry (everything podman downloads); podman's store
+has partial pulls enabled (``enable_partial_images``), which only zstd:chunked layers use.
+
+    python scripts/bench_coldstart.py [--example examples/torch-cpu] [--find-links DIR] [--work DIR]
+        [--compressions gzip,zstd,zstd:chunked] [--layouts ocibuild,cog] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from count_proxy import CountingProxy
+from registry import start_registry
+
+from ocibuild.oci import Compression, Store, write_layer
+from ocibuild.oci.canonical import canonical_json
+from ocibuild.oci.compression import open_decompressor
+from ocibuild.oci.digest import sha256_digest
+from ocibuild.oci.entries import entries_from_tree
+from ocibuild.oci.image import Image
+from ocibuild.oci.layer import LayerBlob
+from ocibuild.oci.layout import read_layout
+from ocibuild.registry import push
+
+SCRIPTS = Path(__file__).resolve().parent
+OCIBUILD = [sys.executable, "-m", "ocibuild"]
+SDE = {"A": 1_700_000_000, "B": 1_700_086_400}
+
+
+def pip_find_links() -> str:
+    """The wheel folder pip is configured with (``pip config list``: ``*.find-links``), else /opt/wheels."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["pip", "config", "list"], capture_output=True, text=True, timeout=30).stdout
+        for line in out.splitlines():
+            key, _, value = line.partition("=")
+            if key.endswith("find-links"):
+                return value.strip().strip("'\"").split()[0]
+    return "/opt/wheels"
+
+
+def make_models(example: Path, work: Path) -> dict[str, Path]:
+    """Model A is the example; model B the same requirements with other code (another commit)."""
+    models = {}
+    for name in ("A", "B"):
+        target = work / f"model{name}"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(example, target, ignore=shutil.ignore_patterns(".ocibuild"))
+        if name == "B":
+            predict = target / "predict.py"
+            predict.write_text(predict.read_text() + "\n# model B: other code, built at another commit\n")
+        models[name] = target
+    return models
+
+
+def build(model: Path, compression: str, out: Path, cache: Path, find_links: str, sde: int) -> Image:
+    cmd = [*OCIBUILD, "build", str(model), "--compression", compression, "--cache-dir", str(cache), "-q"]
+    cmd += ["-o", str(out), "--find-links", find_links, "--source-date-epoch", str(sde)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    image = read_layout(out)
+    assert isinstance(image, Image)
+    return image
+
+
+def cog_shaped(image: Image, compression: Compression, store: Store, sde: int, scratch: Path) -> Image:
+    """The image with every ``python:`` layer merged into one, stamped with ``sde`` (Cog's pip layer)."""
+    config = json.loads(image.config_bytes)
+    manifest = json.loads(image.manifest_bytes)
+    layer_history = [h for h in config["history"] if not h.get("empty_layer")]
+    python = [i for i, h in enumerate(layer_history) if h.get("comment", "").startswith("python:")]
+    tree = Path(tempfile.mkdtemp(prefix="cog-pip-", dir=scratch))
+    try:
+        for i in python:
+            layer = image.layers[i]
+            with (
+                open(layer.path, "rb") as f,
+                tarfile.open(
+                    fileobj=open_decompressor(Compression.from_media_type(layer.media_type), f), mode="r|"
+                ) as tar,
+            ):
+                tar.extractall(tree, filter="tar")
+        merged = write_layer(entries_from_tree(tree, preserve_modes=True), store, compression, sde)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    layers: list[LayerBlob] = []
+    descriptors: list[dict] = []
+    diff_ids: list[str] = []
+    history: list[dict] = []
+    for i, layer in enumerate(image.layers):
+        if i in python[1:]:
+            continue
+        if i == python[0]:
+            layer = merged
+            entry = {"created_by": "RUN pip install -r requirements.txt", "comment": "cog: all Python packages"}
+            history.append(entry)
+            descriptors.append(merged.descriptor().to_dict())
+        else:
+            history.append(layer_history[i])
+            descriptors.append(manifest["layers"][i])
+        layers.append(layer)
+        diff_ids.append(layer.diff_id if i == python[0] else config["rootfs"]["diff_ids"][i])
+    config["rootfs"]["diff_ids"] = diff_ids
+    config["history"] = history
+    config_bytes = canonical_json(config)
+    manifest["layers"] = descriptors
+    manifest["config"] = {**manifest["config"], "digest": sha256_digest(config_bytes), "size": len(config_bytes)}
+    return Image(config_bytes, canonical_json(manifest), tuple(layers), image.format, image.platform)
+
+
+def podman(storage: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(storage / "storage.conf"))
+    base = ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run")]
+    return subprocess.run([*base, *args], capture_output=True, text=True, env=env, check=check, timeout=1800)
+
+
+@contextlib.contextmanager
+def fresh_storage():
+    """A private overlay store (short path: podman wants a runroot under 50 characters), partial pulls on."""
+    path = Path(tempfile.mkdtemp(prefix="cold-", dir="/tmp"))
+    (path / "storage.conf").write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{path / "root"}"\nrunroot = "{path / "run"}"\n'
+        '[storage.options]\npull_options = {enable_partial_images = "true", use_hard_links = "false"}\n'
+    )
+    try:
+        yield path
+    finally:
+        podman(path, "rmi", "--all", "--force", check=False)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def timed_pull(storage: Path, ref: str, proxy: CountingProxy) -> dict[str, float]:
+    proxy.reset()
+    start = time.perf_counter()
+    podman(storage, "pull", "-q", "--tls-verify=false", ref)
+    return {"seconds": round(time.perf_counter() - start, 2), "bytes": proxy.downloaded}
+
+
+def _median(pulls: list[dict]) -> dict:
+    """The median time over rounds (bytes are the same every round; the first is kept)."""
+    times = sorted(p["seconds"] for p in pulls)
+    return {"seconds": times[len(times) // 2], "bytes": pulls[0]["bytes"], "all_seconds": [p["seconds"] for p in pulls]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--example", type=Path, default=SCRIPTS.parent / "examples" / "torch-cpu")
+    parser.add_argument("--find-links", default=None, help="wheel folder (default: pip config's find-links)")
+    parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser.add_argument("--compressions", default="gzip,zstd,zstd:chunked")
+    parser.add_argument("--layouts", default="ocibuild,cog")
+    parser.add_argument("--rounds", type=int, default=1, help="pull each image this many times (median)")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here too")
+    args = parser.parse_args(argv)
+    find_links = args.find_links or pip_find_links()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-coldstart-"))
+    work.mkdir(parents=True, exist_ok=True)
+    compressions = args.compressions.split(",")
+    layouts = args.layouts.split(",")
+    models = make_models(args.example, work)
+    cache = work / "cache"
+    store = Store(cache)
+    results: list[dict] = []
+
+    images: dict[tuple[str, str, str], Image] = {}
+    for compression in compressions:
+        for name, model in models.items():
+            started = time.perf_counter()
+            image = build(model, compression, work / f"out-{name}-{compression}", cache, find_links, SDE[name])
+            print(f"built {name} {compression} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            images["ocibuild", compression, name] = image
+            if "cog" in layouts:
+                images["cog", compression, name] = cog_shaped(image, Compression(compression), store, SDE[name], work)
+
+    with start_registry(work / "registry") as reg, CountingProxy(reg.host) as proxy:
+        refs = {}
+        for (layout, compression, name), image in images.items():
+            repo = f"{reg.host}/bench/{layout}-{compression.replace(':', '-')}-{name.lower()}:v1"
+            push(image, [repo], insecure_registries=[reg.host], progress=None)
+            refs[layout, compression, name] = repo.replace(reg.host, proxy.host)
+        runs: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+        for _ in range(args.rounds):  # rounds interleave the variants, so load drifts hit them all alike
+            for layout in layouts:
+                for compression in compressions:
+                    with fresh_storage() as storage:
+                        a = timed_pull(storage, refs[layout, compression, "A"], proxy)
+                        b = timed_pull(storage, refs[layout, compression, "B"], proxy)
+                    runs.setdefault((layout, compression), []).append((a, b))
+        for (layout, compression), pulls in runs.items():
+            a, b = (_median([pull[i] for pull in pulls]) for i in (0, 1))
+            size = sum(layer.size for layer in images[layout, compression, "A"].layers)
+            row = {"layout": layout, "compression": compression, "image_bytes": size, "A": a, "B_after_A": b}
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr)
+
+    base = next((r for r in results if r["layout"] == "ocibuild" and r["compression"] == "gzip"), results[0])
+    print(
+        f"{'layout':9} {'compression':13} {'image MB':>9} {'A pull s':>9} {'A MB':>8} {'A s/gzip':>9} "
+        f"{'B pull s':>9} {'B MB':>8} {'B/A bytes':>10}"
+    )
+    for r in results:
+        a, b = r["A"], r["B_after_A"]
+        print(
+            f"{r['layout']:9} {r['compression']:13} {r['image_bytes'] / 1e6:9.1f} {a['seconds']:9.2f} "
+            f"{a['bytes'] / 1e6:8.1f} {a['seconds'] / base['A']['seconds']:9.2f} {b['seconds']:9.2f} "
+            f"{b['bytes'] / 1e6:8.2f} {b['bytes'] / max(a['bytes'], 1):10.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"find_links": find_links, "results": results}, indent=1))
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
