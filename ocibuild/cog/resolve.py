@@ -138,8 +138,13 @@ def _resolve_platform(
     base = _resolve_base(loaded, str(platform), old, new, options, guard)
     target = python_target(base, platform)
     python = _resolve_python(loaded, platform, reqs, target, old, new, options, guard)
-    system = _resolve_system(loaded, base, old, new, options, guard)
-    toolbox = _resolve_toolbox(loaded, base, old, new, options, guard)
+    build = loaded.config.build
+    packages = list(build.system_packages or [])
+    args = (base, old, new, options, guard)
+    system = _resolve_debian("system_packages", "debian", packages, *args) if packages else None
+    toolbox = (
+        _resolve_debian("build.run toolbox", "toolbox", toolbox_packages(base), *args) if build.run_commands() else None
+    )
     return PlatformInputs(platform, base, target, python, system, toolbox)
 
 
@@ -234,27 +239,6 @@ def _resolve_python(
     return section
 
 
-def _resolve_system(
-    loaded: LoadedConfig,
-    base: debian.BaseLock,
-    old: ProjectLock,
-    new: ProjectLock,
-    options: ResolveOptions,
-    guard: _Guard,
-) -> dict[str, Any] | None:
-    packages = list(loaded.config.build.system_packages or [])
-    if not packages:
-        return None
-    previous = None if options.refresh else (old.debian or {}).get(base.platform)
-    if options.locked and previous is None:
-        guard.resolving(f"it pins no system_packages for {base.platform}")
-    section = debian.resolve_system_packages(base, packages, options.store, previous)
-    if section != previous and not options.refresh:
-        guard.resolving(f"its system_packages for {base.platform} do not match cog.yaml")
-    new.debian = {**(new.debian or {}), base.platform: section}
-    return section
-
-
 TOOLBOX = ("ca-certificates", "curl", "git", "wget")
 """What build.run commands find as in Cog's images, besides pip; they exist only while build.run runs."""
 
@@ -264,23 +248,24 @@ def toolbox_packages(base: debian.BaseLock) -> tuple[str, ...]:
     return (*TOOLBOX, "python3-pip") if base.interpreter == "debian" else TOOLBOX
 
 
-def _resolve_toolbox(
-    loaded: LoadedConfig,
+def _resolve_debian(
+    what: str,
+    section_name: str,
+    packages: Sequence[str],
     base: debian.BaseLock,
     old: ProjectLock,
     new: ProjectLock,
     options: ResolveOptions,
     guard: _Guard,
-) -> dict[str, Any] | None:
-    if not loaded.config.build.run_commands():
-        return None
-    previous = None if options.refresh else (old.toolbox or {}).get(base.platform)
+) -> dict[str, Any]:
+    """Debian ``packages`` on top of ``base`` (system_packages or the build.run toolbox), kept when pinned."""
+    previous = None if options.refresh else (getattr(old, section_name) or {}).get(base.platform)
     if options.locked and previous is None:
-        guard.resolving(f"it pins no build.run toolbox for {base.platform}")
-    section = debian.resolve_system_packages(base, toolbox_packages(base), options.store, previous)
+        guard.resolving(f"it pins no {what} for {base.platform}")
+    section = debian.resolve_system_packages(base, packages, options.store, previous)
     if section != previous and not options.refresh:
-        guard.resolving(f"its build.run toolbox for {base.platform} is stale")
-    new.toolbox = {**(new.toolbox or {}), base.platform: section}
+        guard.resolving(f"its {what} for {base.platform} do not match cog.yaml")
+    setattr(new, section_name, {**(getattr(new, section_name) or {}), base.platform: section})
     return section
 
 
