@@ -30,8 +30,18 @@ def iter_tree(top: str | Path) -> Iterator[tuple[str, os.stat_result]]:
 
 
 def tree_size(top: str | Path) -> int:
-    """Bytes held by the files below ``top`` (symlinks not followed; a hardlinked file counts once per name)."""
-    return sum(st.st_size for _, st in iter_tree(top) if not stat.S_ISLNK(st.st_mode))
+    """Bytes removing ``top`` would free: directories, and each file once (however many names it has below
+    ``top``), not at all while a name outside ``top`` keeps it (a hardlink from a layout or another cache);
+    symlinks are not followed."""
+    seen: dict[tuple[int, int], list[int]] = {}  # inode -> [names below top, link count, size]
+    directories = 0
+    for _, st in iter_tree(top):
+        if stat.S_ISDIR(st.st_mode):
+            directories += st.st_size
+        elif stat.S_ISREG(st.st_mode):
+            entry = seen.setdefault((st.st_dev, st.st_ino), [0, st.st_nlink, st.st_size])
+            entry[0] += 1
+    return directories + sum(size for names, links, size in seen.values() if names >= links)
 
 
 def remove_tree(top: str | Path, *, ignore_errors: bool = False) -> None:

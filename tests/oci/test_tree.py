@@ -80,3 +80,14 @@ def test_a_deep_tree_left_in_tmp_never_breaks_a_later_command(tmp_path: Path) ->
     make_deep_tree(root / "rootfs" / "abc")
     assert store.prune() > 0
     assert not (root / "rootfs" / "abc").exists()
+
+
+def test_tree_size_counts_what_removal_really_frees(tmp_path: Path) -> None:
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "own").write_bytes(b"x" * 1000)
+    (top / "twice-a").write_bytes(b"y" * 300)
+    os.link(top / "twice-a", top / "twice-b")  # two names below top: freed once
+    (top / "kept").write_bytes(b"z" * 5000)
+    os.link(top / "kept", tmp_path / "outside")  # a name outside keeps it: nothing freed
+    assert tree_size(top) == 1000 + 300  # (top itself is not below top)
