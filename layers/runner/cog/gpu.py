@@ -1,4 +1,4 @@
-"""Which GPUs the runner can see: NVML through ctypes, or torch when the model already imported it.
+"""Which GPUs the runner can see, through NVML (ctypes): the server never imports the model's torch.
 
 Everything here is a cheap no-op on machines without an NVIDIA driver.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import sys
 from typing import Any
 
 _NVML_SUCCESS = 0
@@ -56,24 +55,6 @@ def _nvml_devices(library: Any) -> list[dict[str, Any]]:
     return devices
 
 
-def _torch_devices() -> list[dict[str, Any]]:
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return []
-    devices = []
-    for index in range(torch.cuda.device_count()):
-        properties = torch.cuda.get_device_properties(index)
-        devices.append(
-            {
-                "index": index,
-                "name": properties.name,
-                "memory_total_mib": properties.total_memory // (1 << 20),
-                "memory_used_mib": torch.cuda.memory_reserved(index) // (1 << 20),
-            }
-        )
-    return devices
-
-
 def describe() -> list[dict[str, Any]]:
     """One entry per visible GPU (name, memory, driver); empty without GPUs."""
     library = _nvml()
@@ -82,4 +63,4 @@ def describe() -> list[dict[str, Any]]:
             return _nvml_devices(library)
         except (OSError, AttributeError):
             pass
-    return _torch_devices()
+    return []
