@@ -209,3 +209,16 @@ def test_an_edited_blob_of_an_earlier_output_never_reaches_a_later_build(
             assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, blob
         index = json.loads((output / "index.json").read_text())
         assert result.stdout.strip() == f"{output}@{index['manifests'][0]['digest']}"
+
+
+@pytest.mark.integration  # downloads the base's .debs into a fresh store
+def test_skopeo_opens_a_single_image_layout_without_a_tag(project: Path, tmp_path: Path):
+    skopeo = shutil.which("skopeo")
+    assert skopeo, "scripts/install_test_tools.sh installs skopeo"
+    out = tmp_path / "layout"
+    args = [str(project), "-o", str(out), "--cache-dir", str(tmp_path / "cache"), "--sbom", "none", "--no-provenance"]
+    result = ocibuild(*args, "-q")
+    assert result.returncode == 0, result.stderr
+    inspected = subprocess.run([skopeo, "inspect", f"oci:{out}"], capture_output=True, text=True, timeout=120)
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["Digest"] == result.stdout.strip().rsplit("@", 1)[1]
