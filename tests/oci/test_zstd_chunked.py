@@ -192,7 +192,7 @@ def test_podman_partial_pull_fetches_only_new_files(tmp_path):
     from registry import start_registry
 
     from ocibuild.oci import ImageConfig, build_image
-    from ocibuild.registry.push import push
+    from ocibuild.registry.push_image import push
 
     store = Store(tmp_path / "store")
     shared = _files(1, 24, 64 << 10)  # incompressible: bytes fetched track the files fetched
