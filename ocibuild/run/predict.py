@@ -123,7 +123,7 @@ class RunnerClient:
                     self.log(logs[shown:])
                     shown = len(logs)
                 status = health.get("status")
-                if status == "STARTING" and not announced:
+                if status in ("STARTING", "READY") and not announced:  # a quick setup may be over at the first look
                     reporter.step("running setup()")
                     announced = True
                 if status == "READY":
