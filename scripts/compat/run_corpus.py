@@ -15,7 +15,7 @@ items of issue 14 (or another cause) by the patterns in CAUSES. Results go to a 
 `--update-doc docs/compatibility.md` rewrites the table between the corpus markers in that document.
 
     .venv/bin/python scripts/compat/run_corpus.py [--only SUBSTR] [--steps schema,lock] [--json out.json]
-        [--markdown out.md] [--update-doc docs/compatibility.md] [--cache-dir /work/compat-cache]
+        [--markdown out.md] [--update-doc docs/compatibility.md] [--cache-dir DIR] [--mirrors DIR]
 
 The corpus holds references only (repository, commit, folder): no project code lives in this repository.
 """
@@ -534,8 +534,15 @@ def main() -> int:
     ap.add_argument("--corpus", default=str(CORPUS))
     ap.add_argument("--only", action="append", default=[], help="run the projects whose name contains this")
     ap.add_argument("--steps", help="comma list, a subset of schema,lock,build,predict")
-    ap.add_argument("--cache-dir", default=os.environ.get("OCIBUILD_COMPAT_CACHE", "/work/compat-cache"))
-    ap.add_argument("--mirrors", default=os.environ.get("OCIBUILD_COMPAT_MIRRORS", "/work/.mirror"))
+    ap.add_argument(
+        "--cache-dir",
+        default=os.environ.get("OCIBUILD_COMPAT_CACHE", str(Path.home() / ".cache" / "ocibuild-compat" / "store")),
+    )
+    ap.add_argument(
+        "--mirrors",
+        default=os.environ.get("OCIBUILD_COMPAT_MIRRORS", ""),
+        help="a folder of bare repository snapshots named OWNER+NAME (default: none; fetch with git)",
+    )
     ap.add_argument("--clones", default=str(Path.home() / ".cache" / "ocibuild-compat" / "git"))
     ap.add_argument("--workdir", help="where projects are exported and logs kept (default: a temp dir)")
     ap.add_argument("--json", default="compat-results.json")
@@ -614,7 +621,7 @@ def main() -> int:
     for i, p in enumerate(corpus, 1):
         log(f"[{i}/{len(corpus)}] {p['name']}")
         recs.append(run_project(p, a, Path(a.mirrors), Path(a.clones), workroot, fl))
-        Path(a.json).write_text(json.dumps({"meta": meta, "projects": recs}, indent=1) + "\n")
+        Path(a.json).write_text(portable_json({"meta": meta, "projects": recs}, a, workroot))
     if a.merge and Path(a.merge).exists():
         earlier = json.loads(Path(a.merge).read_text())
         old = {r["name"]: r for r in earlier["projects"]}
@@ -627,10 +634,22 @@ def main() -> int:
     return report({"meta": meta, "projects": recs}, a)
 
 
+def portable_json(doc: dict, a, workroot: Path) -> str:
+    """The results as JSON with this machine's folders named by the option or variable that set them."""
+    text = json.dumps(doc, indent=1) + "\n"
+    roots = {str(workroot): "$WORKDIR", a.cache_dir: "$OCIBUILD_COMPAT_CACHE", a.clones: "$CLONES"}
+    if a.mirrors:
+        roots[a.mirrors] = "$OCIBUILD_COMPAT_MIRRORS"
+    roots[str(Path.home())] = "~"
+    for root, name in sorted(roots.items(), key=lambda item: -len(item[0])):
+        text = text.replace(json.dumps(root)[1:-1], name)
+    return text
+
+
 def report(results: dict, a) -> int:
     meta = results["meta"]
     results["summary"] = summarize(results)
-    Path(a.json).write_text(json.dumps(results, indent=1) + "\n")
+    Path(a.json).write_text(portable_json(results, a, Path(meta.get("logs", ".")).parent))
     table = render_table(results)
     summary = render_summary(results["summary"], meta)
     if a.markdown:
