@@ -5,8 +5,7 @@ Names are imported on first use, so that ``ocibuild.cog.files`` (or an unchanged
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ocibuild.lazy import lazy_getattr
 
 _HOMES = {
     "Contract": "contract",
@@ -25,8 +24,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _HOMES)

@@ -2,14 +2,13 @@
 bounded retries with resume) and pull them into OCI layouts; auth from env vars, the containers auth files and
 docker's config.json. See docs/registry.md.
 
-Only ``ocibuild.oci``, ``ocibuild.errors`` and ``ocibuild.progress`` are imported from the rest of ocibuild. Names
+Only ``ocibuild.oci``, ``ocibuild.errors``, ``ocibuild.progress`` and ``ocibuild.lazy`` are imported from the rest. Names
 load on first use, so that a submodule (a reference parser, say) can be used without oras and requests.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ocibuild.lazy import lazy_getattr
 
 _HOMES = {
     "Credentials": "credentials",
@@ -26,8 +25,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _HOMES)
