@@ -2,8 +2,8 @@
 bounded retries with resume) and pull them into OCI layouts; auth from env vars, the containers auth files and
 docker's config.json. See docs/registry.md.
 
-Only ``ocibuild.oci``, ``ocibuild.errors``, ``ocibuild.progress`` and ``ocibuild.lazy`` are imported from the rest. Names
-load on first use, so that a submodule (a reference parser, say) can be used without oras and requests.
+Only ``ocibuild.oci``, ``ocibuild.errors``, ``ocibuild.progress`` and ``ocibuild.lazy`` are imported from the
+rest. Names load on first use, so that a submodule (a reference parser, say) can be used without oras and requests.
 """
 
 from __future__ import annotations
