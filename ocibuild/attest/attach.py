@@ -51,7 +51,8 @@ def attestations(
     if sbom != "none":
         from ocibuild.attest.inventory import components
         from ocibuild.attest.licences import wheel_licences
-        from ocibuild.attest.sbom import MEDIA_TYPES, Subject, sbom_document
+        from ocibuild.attest.sbom import MEDIA_TYPES, Subject
+        from ocibuild.attest.sbom_template import sbom_bytes
         from ocibuild.sources.runner import runner_version
 
         weights = _weight_entries(result.plan, store) + _managed_weight_entries(target)
@@ -60,8 +61,8 @@ def attestations(
         found = [
             c for image in images_of(target) for c in components(sections, image, runner_version(), weights, licences)
         ]
-        doc = sbom_document(
-            sbom, Subject(name, target.digest, result.source_date_epoch, f"ocibuild-{__version__}"), found
+        doc = sbom_bytes(
+            sbom, Subject(name, target.digest, result.source_date_epoch, f"ocibuild-{__version__}"), found, store
         )
         out.append(build_artifact(MEDIA_TYPES[sbom], subject, [(MEDIA_TYPES[sbom], doc)], created))
     if provenance:

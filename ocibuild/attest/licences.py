@@ -27,6 +27,8 @@ CLASSIFIERS = {
     "License :: OSI Approved :: Historical Permission Notice and Disclaimer (HPND)": "HPND",
 }
 MAX_METADATA = 1 << 20
+RECORD_PREFIX = "wheel-licence:v1:"
+"""Store key prefix of a wheel's answer; bump the version when the rules below (or CLASSIFIERS) change."""
 
 
 @functools.cache
@@ -72,14 +74,27 @@ def wheel_licence(path: Any) -> str | None:
 
 
 def wheel_licences(distributions: Iterable[dict[str, Any]], store: Store) -> dict[str, str]:
-    """sha256 -> SPDX expression, for the locked wheels the store holds."""
+    """sha256 -> SPDX expression, for the locked wheels the store holds.
+
+    A wheel's answer depends only on its bytes, so it is kept in the store under the wheel's sha256 (an empty
+    blob for "none"): a rebuild opens no wheel it has read before.
+    """
     from ocibuild.sources.python.fetch import cached_path
 
     out = {}
     for dist in distributions:
         if dist.get("kind") != "wheel" or not dist.get("sha256"):
             continue
-        path = cached_path(dist, store)
-        if path.is_file() and (licence := wheel_licence(path)):
+        key = f"{RECORD_PREFIX}{dist['sha256']}"
+        if (record := store.lookup(key)) is not None:
+            licence = store.read_bytes(record["digest"]).decode()
+        else:
+            path = cached_path(dist, store)
+            if not path.is_file():
+                continue
+            licence = wheel_licence(path) or ""
+            data = licence.encode()
+            store.record(key, {"digest": store.put_bytes(data), "size": len(data)})
+        if licence:
             out[dist["sha256"]] = licence
     return out

@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ocibuild.attest.inventory import DEB, INTERPRETER, PYTHON, RUNNER, WEIGHTS, Component
 
@@ -46,6 +47,11 @@ def _comment(c: Component) -> str:
     where = f"layer {c.layer} ({c.layer_name})" if c.layer else "layer unknown"
     extra = "".join(f"; {k}={v}" for k, v in sorted({**c.extra, "url": c.url}.items()) if v)
     return f"{c.kind} on {c.platform}, in {where}{extra}"
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """The bytes of an SBOM document: sorted keys, two-space indent, UTF-8, one trailing newline."""
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def spdx_document(subject: Subject, components: Sequence[Component]) -> bytes:
@@ -124,7 +130,7 @@ def spdx_document(subject: Subject, components: Sequence[Component]) -> bytes:
     problems = validate_full_spdx_document(document)
     if problems:
         raise ValueError(f"SPDX document invalid: {problems[0].validation_message}")
-    return (json.dumps(convert(document, None), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return encode(convert(document, None))
 
 
 def cyclonedx_document(subject: Subject, components: Sequence[Component]) -> bytes:
@@ -171,8 +177,26 @@ def cyclonedx_document(subject: Subject, components: Sequence[Component]) -> byt
         )
         bom.components.add(component)
         bom.register_dependency(image, [component])
-    text = JsonV1Dot6(bom).output_as_string()
-    return (json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return encode(json.loads(JsonV1Dot6(bom).output_as_string()))
+
+
+def fill_subject(fmt: str, document: dict[str, Any], subject: Subject) -> dict[str, Any]:
+    """``document`` (made by ``sbom_document`` for another subject with the same tool) made for ``subject``: the
+    only fields that depend on the image's name, digest and time. Keep in step with the two builders above."""
+    hexdigest = subject.digest.removeprefix("sha256:")
+    when = _created(subject.source_date_epoch)
+    if fmt == SPDX:
+        document["name"] = subject.name
+        document["documentNamespace"] = f"{NAMESPACE}/{hexdigest}"
+        document["creationInfo"]["created"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        image = next(p for p in document["packages"] if p["SPDXID"] == "SPDXRef-image")
+        image.update(name=subject.name, versionInfo=subject.digest)
+        image["checksums"] = [{"algorithm": "SHA256", "checksumValue": hexdigest}]
+    else:
+        document["serialNumber"] = uuid.uuid5(uuid.NAMESPACE_URL, f"{NAMESPACE}/{subject.digest}").urn
+        document["metadata"]["timestamp"] = when.isoformat() + "+00:00"
+        document["metadata"]["component"].update(name=subject.name, version=subject.digest)
+    return document
 
 
 def sbom_document(fmt: str, subject: Subject, components: Sequence[Component]) -> bytes:
