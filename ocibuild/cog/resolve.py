@@ -263,6 +263,8 @@ def _resolve_debian(
     if options.locked and previous is None:
         guard.resolving(f"it pins no {what} for {base.platform}")
     section = debian.resolve_system_packages(base, packages, options.store, previous)
+    for ubuntu, other in debian.substitutions(section, base.platform).items():
+        guard.note(f"cog.yaml: build.system_packages: {ubuntu} is Ubuntu's name (Cog's base); installed {other}")
     if section != previous and not options.refresh:
         guard.resolving(f"its {what} for {base.platform} do not match cog.yaml")
     setattr(new, section_name, {**(getattr(new, section_name) or {}), base.platform: section})

@@ -47,6 +47,7 @@ from ocibuild.sources.debian.lock import (
     write_lock,
 )
 from ocibuild.sources.debian.resolve import ResolveError, Universe, UnknownPackageError, resolve
+from ocibuild.sources.debian.ubuntu_names import debian_name
 
 __all__ = [
     "BaseDefinition",
@@ -73,6 +74,8 @@ __all__ = [
 RECIPE = "debian-rootfs/2"
 DEFAULT_SUITES = {"3.10": "bookworm", "3.11": "bookworm", "3.12": "bookworm", "3.13": "trixie", "3.14": "sid"}
 PBS = "python-build-standalone"
+SUBSTITUTED = "substituted"
+"""A platform's system_packages names that Debian spells otherwise: {Ubuntu's name: the Debian package installed}."""
 
 
 def base_images_dir() -> Path:
@@ -289,6 +292,7 @@ def read_section(section: dict[str, Any]) -> SystemPackagesLock:
     try:
         platforms = {
             p: {"archives": list(v["archives"]), "packages": list(v["packages"])}
+            | ({SUBSTITUTED: {str(k): str(n) for k, n in v[SUBSTITUTED].items()}} if SUBSTITUTED in v else {})
             for p, v in section["platforms"].items()
         }
         for value in platforms.values():
@@ -309,17 +313,33 @@ def _resolve_system(base_lock: BaseLock, requested: Sequence[str], store: Store)
 
     with requests.Session() as session:
         universe, archives = _universe(session, snapshots, base_lock.arch, store, DEFAULT_KEYRING)
-    try:
-        records = resolve(universe, requested, installed=[p.as_record() for p in base_lock.packages])
-    except UnknownPackageError as exc:
-        closest = f" (closest: {', '.join(exc.closest)})" if exc.closest else ""
-        raise UserInputError(f"cog.yaml: build.system_packages: unknown Debian package '{exc.name}'{closest}") from None
-    except ResolveError as exc:
-        raise UserInputError(f"cog.yaml: build.system_packages: {exc}") from None
-    return {
+    installed = [p.as_record() for p in base_lock.packages]
+    substituted: dict[str, str] = {}
+    names = list(requested)
+    while True:
+        try:
+            records = resolve(universe, names, installed=installed)
+            break
+        except UnknownPackageError as exc:
+            other = None if exc.name in substituted.values() else debian_name(exc.name, universe.candidates)
+            if other is None:
+                closest = f" (closest: {', '.join(exc.closest)})" if exc.closest else ""
+                message = f"unknown Debian package '{exc.name}'{closest}"
+                raise UserInputError(f"cog.yaml: build.system_packages: {message}") from None
+            substituted[exc.name] = other
+            names = [other if n == exc.name else n for n in names]
+        except ResolveError as exc:
+            raise UserInputError(f"cog.yaml: build.system_packages: {exc}") from None
+    section = {
         "archives": [asdict(a) for a in archives],
         "packages": [asdict(LockedPackage.from_record(r)) for r in records],
     }
+    return {**section, SUBSTITUTED: substituted} if substituted else section
+
+
+def substitutions(section: dict[str, Any], platform: str) -> dict[str, str]:
+    """The names of ``section`` (a ``"debian"`` lock section) that were installed as another package on ``platform``."""
+    return dict((section.get("platforms") or {}).get(platform, {}).get(SUBSTITUTED) or {})
 
 
 def resolve_system_packages(

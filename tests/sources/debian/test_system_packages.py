@@ -56,3 +56,22 @@ def test_unknown_package_names_the_closest(base_lock: debian.BaseLock, deb_store
 def test_packages_the_base_has_need_no_layer(base_lock: debian.BaseLock, deb_store: Store) -> None:
     layer, section = debian.system_packages_layer(base_lock, ["tzdata", "bash"], deb_store, 0)
     assert layer is None and section["platforms"]["linux/amd64"]["packages"] == []
+
+
+def test_ubuntu_names_install_debians_package_and_the_lock_says_so(
+    base_lock: debian.BaseLock, deb_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer, section = debian.system_packages_layer(base_lock, ["libtbb2", "libjpeg-turbo8"], deb_store, 0)
+    assert layer is not None
+    assert debian.substitutions(section, "linux/amd64") == {"libtbb2": "libtbb12", "libjpeg-turbo8": "libjpeg62-turbo"}
+    names = {p.name for p in debian.read_section(section).packages("linux/amd64")}
+    assert {"libtbb12", "libjpeg62-turbo"} <= names and not {"libtbb2", "libjpeg-turbo8"} & names
+
+    def offline(*args, **kwargs):
+        raise AssertionError("a pinned section must not resolve again")
+
+    monkeypatch.setattr(requests.Session, "get", offline)
+    again, same = debian.system_packages_layer(
+        base_lock, ["libtbb2", "libjpeg-turbo8"], deb_store, 0, lock_section=section
+    )
+    assert again == layer and same == section
