@@ -289,7 +289,7 @@ def _platform_plan(
     ]
     system = debian.system_packages_recipe(base, inputs.system, store, PINNED_EPOCH) if inputs.system else None
     if system is not None:
-        packages = " ".join(loaded.config.build.system_packages or [])
+        packages = " ".join(loaded.debian_packages())
         lower.append(LayerStep("system-packages", f"apt-get install {packages}", PINNED, system))
     project_dir = loaded.project_dir
     lower += [

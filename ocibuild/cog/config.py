@@ -78,6 +78,11 @@ class LoadedConfig:
         """`train`, e.g. "train.py:train"."""
         return self.config.train
 
+    def debian_packages(self) -> list[str]:
+        """system_packages for Debian to install, in cog.yaml's order (NVIDIA's apt packages come as wheels)."""
+        from_wheels = self.cuda.apt_packages if self.cuda else ()
+        return [name for name in self.config.build.system_packages or [] if name not in from_wheels]
+
     @property
     def requirements_path(self) -> Path | None:
         """The absolute path of `build.python_requirements`, if set."""
@@ -305,7 +310,7 @@ def _resolve_cuda(loaded: LoadedConfig, marks: Marks, name: str) -> CudaChoice |
         raise UserInputError(_format(name, marks, ("build", "python_requirements"), f"cannot read: {exc}")) from None
     try:
         build_run = [item.command for item in build.run_commands()]
-        return resolve_cuda(True, build.cuda, build.cudnn, lines, build_run)
+        return resolve_cuda(True, build.cuda, build.cudnn, lines, build_run, build.system_packages or ())
     except UserInputError as exc:
         where = ("build", "cudnn") if build.cudnn else ("build", "cuda") if build.cuda else ("build", "gpu")
         raise UserInputError(_format(name, marks, where, str(exc))) from None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from ocibuild.cog.cudawheels import cuda_requirements, framework_default_cuda
+from ocibuild.cog.cudawheels import apt_requirements, cuda_requirements, framework_default_cuda
 from ocibuild.cog.specifiers import requirement_specifiers, satisfies
 from ocibuild.errors import UserInputError
 from ocibuild.resources import data_dir
@@ -39,6 +39,8 @@ class CudaChoice:
     torch_index_suffix: str | None = None
     warnings: tuple[str, ...] = field(default=())
     requirements: tuple[str, ...] = field(default=())
+    apt_packages: tuple[str, ...] = field(default=())
+    """system_packages that are NVIDIA's apt packages: their libraries come as wheels (in ``requirements``)."""
 
 
 @cache
@@ -139,7 +141,12 @@ def _cudnns_for(cuda: str) -> list[str]:
 
 
 def resolve_cuda(
-    gpu: bool, cuda: str | None, cudnn: str | None, requirement_lines: list[str], build_run: Sequence[str] = ()
+    gpu: bool,
+    cuda: str | None,
+    cudnn: str | None,
+    requirement_lines: list[str],
+    build_run: Sequence[str] = (),
+    system_packages: Sequence[str] = (),
 ) -> CudaChoice | None:
     """Resolve CUDA/cuDNN for a `gpu: true` build (None for CPU builds); UserInputError when impossible."""
     if not gpu:
@@ -182,7 +189,13 @@ def resolve_cuda(
         raise UserInputError(f"CUDA {cuda} is not compatible with cuDNN {cudnn}; compatible: {', '.join(known)}")
     suffix = _torch_index_suffix(torch, cuda, warnings)
     lines, wheel_warnings = cuda_requirements(cuda, cudnn, requirement_lines, build_run)
-    return CudaChoice(cuda, cudnn, suffix, (*warnings, *wheel_warnings), tuple(lines))
+    apt, apt_warnings = apt_requirements(system_packages, cuda, cudnn)
+    for name, apt_lines in apt.items():
+        if apt_lines:
+            apt_warnings.append(f"system_packages: {name} is NVIDIA's apt package; installed as {', '.join(apt_lines)}")
+    lines = list(dict.fromkeys([*lines, *(line for apt_lines in apt.values() for line in apt_lines)]))
+    warnings += wheel_warnings + apt_warnings
+    return CudaChoice(cuda, cudnn, suffix, tuple(warnings), tuple(lines), tuple(apt))
 
 
 def _torch_index_suffix(torch: tuple[str, str] | None, cuda: str, warnings: list[str]) -> str | None:

@@ -143,3 +143,37 @@ def cuda_requirements(
         if line is not None:
             lines.append(line)
     return list(dict.fromkeys(lines)), warnings
+
+
+def apt_requirements(system_packages: Sequence[str], cuda: str, cudnn: str) -> tuple[dict[str, list[str]], list[str]]:
+    """NVIDIA's apt packages among ``system_packages`` (``cudnn9-cuda-12``, ``libnccl2``, ``cuda-toolkit-12-4``, ...)
+    as the requirement lines of the nvidia-* wheels with the same libraries, and warnings for those without one.
+
+    Cog's CUDA base images carry NVIDIA's apt repository, so such names install there; Debian has none of them.
+    The package's own CUDA (and cuDNN) major wins over the image's, as apt would install what the name says.
+    """
+    patterns = wheel_table()["apt_packages"]["patterns"]
+    found: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for name in system_packages:
+        row, match = next(((r, m) for r in patterns if (m := re.fullmatch(r["pattern"], name.strip()))), (None, None))
+        if row is None or match is None:
+            continue
+        groups = match.groupdict()
+        own, minor = groups.get("cuda"), groups.get("minor")
+        if own and minor:
+            version = f"{own}.{minor}"
+        elif own and own != str(release(cuda)[0]):
+            version = f"{own}.0"
+        else:
+            version = cuda
+        libraries = [groups["library"]] if groups.get("library") else row["libraries"]
+        if _minor(version) not in wheel_table()["wheel_cudas"].get(str(release(version)[0]), []):
+            libraries = []
+        lines = [library_requirement(lib, version, groups.get("cudnn") or cudnn) for lib in libraries]
+        found[name] = [line for line in lines if line is not None]
+        if not found[name]:
+            warnings.append(
+                f"system_packages: {name} is NVIDIA's apt package, with no nvidia-* wheel for CUDA {version}"
+            )
+    return found, warnings

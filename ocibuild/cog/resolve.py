@@ -139,7 +139,7 @@ def _resolve_platform(
     target = python_target(base, platform)
     python = _resolve_python(loaded, platform, reqs, target, old, new, options, guard)
     build = loaded.config.build
-    packages = list(build.system_packages or [])
+    packages = loaded.debian_packages()
     args = (base, old, new, options, guard)
     system = _resolve_debian("system_packages", "debian", packages, *args) if packages else None
     toolbox = (

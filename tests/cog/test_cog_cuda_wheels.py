@@ -196,3 +196,26 @@ def test_gpu_requirements_take_the_torch_build_from_its_local_version() -> None:
     info = gpu_requirements(dists, "13.0")
     assert info["archs"][-1] == "sm_120" and "sm_70" not in info["archs"] and info["driver_min"] == "580.65.06"
     assert gpu_requirements([], "11.8")["archs"] == []
+
+
+def test_nvidia_apt_packages_become_the_wheels_with_their_libraries() -> None:
+    from ocibuild.cog.cudawheels import apt_requirements
+
+    names = ["ffmpeg", "cudnn9-cuda-12", "libcudnn8", "libnccl2", "libcublas-12-4", "cuda-nvcc-12-4", "cuda-toolkit"]
+    found, warnings = apt_requirements(names, "11.8", "8")
+    assert "ffmpeg" not in found and not warnings
+    assert found["cudnn9-cuda-12"] == ["nvidia-cudnn-cu12==9.*"]  # the package's own CUDA and cuDNN majors
+    assert found["libcudnn8"] == ["nvidia-cudnn-cu11==8.*"]  # the image's CUDA
+    assert found["libnccl2"] == ["nvidia-nccl-cu11"]
+    assert found["libcublas-12-4"] == ["nvidia-cublas-cu12==12.4.*"]
+    assert {"nvidia-cuda-nvcc-cu12==12.4.*", "nvidia-cuda-cccl-cu12==12.4.*"} <= set(found["cuda-nvcc-12-4"])
+    assert "nvidia-cuda-nvcc-cu11==11.8.*" in found["cuda-toolkit"] and len(found["cuda-toolkit"]) > 5
+    _, warnings = apt_requirements(["libcublas-11-2"], "12.4", "9")  # NVIDIA publishes no CUDA 11.2 wheels
+    assert warnings == ["system_packages: libcublas-11-2 is NVIDIA's apt package, with no nvidia-* wheel for CUDA 11.2"]
+
+
+def test_a_gpu_build_leaves_nvidia_apt_packages_out_of_debians_list() -> None:
+    choice = resolve_cuda(True, "12.4", None, [], (), ["cudnn9-cuda-12", "zsh"])
+    assert choice is not None and choice.apt_packages == ("cudnn9-cuda-12",)
+    assert "nvidia-cudnn-cu12==9.*" in choice.requirements
+    assert resolve_cuda(False, None, None, [], (), ["cudnn9-cuda-12"]) is None  # a CPU image: Debian is asked

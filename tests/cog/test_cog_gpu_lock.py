@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocibuild.cog.build import BuildOptions, plan_project
+from ocibuild.cog.build import BuildOptions, load_project, plan_project
 from ocibuild.oci import Store
 
 pytestmark = pytest.mark.integration
@@ -102,3 +102,21 @@ def test_gpu_project_locks_its_cuda_wheels_and_points_the_loader_at_them(tmp_pat
     if run:
         assert env["CUDA_HOME"] == f"{site}/nvidia/cuda_nvcc"
         assert env["PATH"].startswith(f"{site}/nvidia/cuda_nvcc/bin:")
+
+
+def test_nvidia_apt_packages_in_system_packages_come_as_their_wheels(tmp_path: Path) -> None:
+    reachable("pypi.org")
+    project = tmp_path / "project"
+    project.mkdir()
+    build = {"gpu": True, "cuda": "12.4", "python_version": "3.11", "system_packages": ["cudnn9-cuda-12", "libnccl2"]}
+    (project / "cog.yaml").write_text(json.dumps({"build": build, "run": "predict.py:Predictor"}))
+    (project / "predict.py").write_text(PREDICTOR)
+    options = BuildOptions(store=Store(tmp_path / "store"), source_date_epoch=0)
+    platform = plan_project(project / "cog.yaml", options).to_json()["platforms"][0]
+    steps = " ".join(s["created_by"] for s in platform["steps"])
+    locked = dict(re.findall(r"(nvidia-\S+)==(\S+)", steps))
+    assert locked["nvidia-cudnn-cu12"].startswith("9.") and "nvidia-nccl-cu12" in locked, locked
+    assert "apt-get install" not in steps  # nothing of them is asked of Debian
+    warnings = load_project(project / "cog.yaml", options).warnings
+    said = "cudnn9-cuda-12 is NVIDIA's apt package; installed as nvidia-cudnn-cu12==9.*"
+    assert any(w.endswith(said) for w in warnings), warnings
