@@ -19,13 +19,13 @@ def _wait_idle(server, timeout: float = 10.0) -> None:
 
 
 def test_cancel_interrupts_a_sync_predictor_mid_call(echo, receiver):
-    request = {"id": "c1", "input": {"prompt": "a", "mode": "slow", "scale": 10}, "webhook": receiver.url}
+    request = {"id": "c1", "input": {"prompt": "a", "mode": "slow", "scale": 30}, "webhook": receiver.url}
     assert echo.client.post("/predictions", request, headers=ASYNC).status == 202
     time.sleep(0.3)
     started = time.monotonic()
     assert echo.client.post("/predictions/c1/cancel").json == {}
-    hooks = receiver.wait_for(lambda got: got and got[-1].json["status"] == "canceled", timeout=5)
-    assert time.monotonic() - started < 2
+    hooks = receiver.wait_for(lambda got: got and got[-1].json["status"] == "canceled", timeout=15)
+    assert time.monotonic() - started < 15  # the call itself takes 30 s
     assert "output" not in hooks[-1].json
     assert echo.client.post("/predictions/c1/cancel").status == 404
     _wait_idle(echo)
@@ -82,7 +82,7 @@ def test_async_predictor_runs_concurrently_in_slots(start_server):
     server = start_server("asyncsleep", env={"COG_MAX_CONCURRENCY": "4"})
 
     def call(tag: int):
-        return Client(server.port).predict({"seconds": 0.5, "tag": str(tag)})
+        return Client(server.port).predict({"seconds": 2, "tag": str(tag)})
 
     started = time.monotonic()
     with ThreadPoolExecutor(6) as pool:
@@ -90,7 +90,7 @@ def test_async_predictor_runs_concurrently_in_slots(start_server):
     elapsed = time.monotonic() - started
     statuses = sorted(reply.status for reply in replies)
     assert statuses == [200, 200, 200, 200, 409, 409]
-    assert elapsed < 1.2
+    assert elapsed < 6  # four 2 s calls one after another take 8 s
     for reply in replies:
         if reply.status == 200:
             tag = reply.json["output"].split()[-1]

@@ -15,12 +15,16 @@ import pytest
 from tests.runner.harness import RUNNER_ROOT, Client
 
 STUBS = ["predict.py:Predictor", "predict.py:AsyncPredictor"]
+STAGE_S = 60
+"""How long each slow stage takes when nothing cancels it (predictors/cancelstages sleeps as long)."""
+PROMPT_S = STAGE_S / 2
+"""A cancel counts as prompt well under the stage's own time, with room for a loaded machine."""
 
 
 class Stalling:
     """An HTTP server that starts answering a GET (or reads a PUT) and then stalls for ``stall_s``."""
 
-    def __init__(self, stall_s: float = 10.0) -> None:
+    def __init__(self, stall_s: float = STAGE_S) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
         outer = self
@@ -68,13 +72,13 @@ def _cancel_when(server, inputs: dict[str, Any], ready: Any) -> tuple[dict[str, 
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.update(reply=Client(server.port).predict(inputs, id="c")))
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PROMPT_S
     while not ready():
         assert time.monotonic() < deadline, "the prediction never reached the stage"
         time.sleep(0.02)
     cancelled_at = time.monotonic()
     assert server.client.post("/predictions/c/cancel").status == 200
-    thread.join(20)
+    thread.join(STAGE_S + 10)
     return result["reply"].json, time.monotonic() - cancelled_at
 
 
@@ -84,7 +88,7 @@ def test_cancel_while_an_input_downloads(start_server, stalling, stub):
     body, seconds = _cancel_when(server, {"stage": "plain", "image": stalling.url + "/in.png"}, stalling.started.is_set)
     assert body["status"] == "canceled", body
     assert "user code ran" not in body["logs"]
-    assert seconds < 6  # the stage itself takes 10 s
+    assert seconds < PROMPT_S
     assert server.client.predict({"stage": "plain"}).json["status"] == "succeeded"
 
 
@@ -96,7 +100,7 @@ def test_cancel_while_an_output_is_encoded(start_server, tmp_path, stub, stage):
     body, seconds = _cancel_when(server, {"stage": stage, "marker": str(marker)}, marker.exists)
     assert body["status"] == "canceled", body
     assert "output" not in body
-    assert seconds < 6  # the stage itself takes 10 s
+    assert seconds < PROMPT_S
 
 
 @pytest.mark.parametrize("stage", ["plain", "upload-chunk"])
@@ -106,7 +110,7 @@ def test_cancel_while_an_output_uploads(start_server, stalling, stub, stage):
     body, seconds = _cancel_when(server, {"stage": stage}, stalling.started.is_set)
     assert body["status"] == "canceled", body
     assert "output" not in body
-    assert seconds < 6  # the stage itself takes 10 s
+    assert seconds < PROMPT_S
 
 
 def test_a_result_already_on_its_way_loses_to_an_acknowledged_cancel():

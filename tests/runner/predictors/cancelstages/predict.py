@@ -24,7 +24,7 @@ class SlowFile(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         pathlib.Path(self.marker).touch()
-        time.sleep(10)
+        time.sleep(60)
         return b"late"
 
 
