@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Benchmark the runner's safetensors loader against the raw bandwidth it is bounded by, in the same run.
+
+    python3 scripts/bench_weights_load.py [--gb 4] [--shards 4] [--runs 3] [--dir build/bench-weights-load]
+
+Needs torch (any build); imports ``cog.weights`` from layers/runner, nothing of ocibuild. Writes one
+``model.safetensors`` of about ``--gb`` GB (BF16 tensors of 16-256 MiB) and the same tensors as a sharded
+checkpoint (``model-0000N-of-0000M.safetensors`` + ``model.safetensors.index.json``) under ``--dir`` (local disk,
+removed afterwards), reads every file once so that all timings are with the page cache warm, then:
+- with CUDA: raw pinned host-to-device bandwidth (one pinned tensor of the same size, ``.to('cuda',
+  non_blocking=True)`` + synchronize, best of ``--runs``) against ``load_safetensors(device='cuda')`` and
+  ``load_safetensors_sharded`` on those files (best of ``--runs`` after a warm-up call, device memory freed before
+  each), their ratios and the 0.8x goal; the first call of the process (which allocates the pinned ring) on its
+  own; a page cache -> host memory read as a diagnostic; a small sweep of reader threads x chunk size;
+  ``safetensors.torch.load_file(device='cuda')`` when installed;
+- without CUDA: the CPU path (``device='cpu'``) against a plain ``open().read()`` of the same files, and says the
+  GPU figures are not measured.
+Single-file and sharded loads are checked to give the same tensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+from collections.abc import Callable
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "runner"))
+
+from cog import weights  # noqa: E402  (after the runner is put on the path)
+
+TENSOR_MIB = (256, 64, 16, 128)
+"""Sizes cycled through, like the mix of a transformer's matrices."""
+
+
+def plan_tensors(gigabytes: float) -> list[tuple[str, int]]:
+    """(name, element count) of BF16 tensors adding up to about ``gigabytes`` GB."""
+    tensors, total, index = [], 0, 0
+    while total < gigabytes * 1e9 or not tensors:
+        size = TENSOR_MIB[index % len(TENSOR_MIB)] << 20
+        tensors.append((f"layers.{index}.weight", size // 2))
+        total += size
+        index += 1
+    return tensors
+
+
+def write_safetensors(torch, path: pathlib.Path, tensors: list[tuple[str, int]]) -> None:
+    """A BF16 file by the spec; each tensor filled with a value of its own (index / 7)."""
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, count in tensors:
+        header[name] = {"dtype": "BF16", "shape": [count], "data_offsets": [offset, offset + 2 * count]}
+        offset += 2 * count
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(path, "wb") as handle:
+        handle.write(len(encoded).to_bytes(8, "little") + encoded)
+        for name, count in tensors:
+            value = float(int(name.split(".")[1]) % 100) / 7
+            tensor = torch.full((count,), value, dtype=torch.bfloat16)
+            handle.write(ctypes.string_at(tensor.data_ptr(), 2 * count))
+
+
+def write_checkpoints(torch, folder: pathlib.Path, gigabytes: float, shards: int) -> tuple[pathlib.Path, int]:
+    """``model.safetensors`` and the same tensors in ``shards`` shards with their index; returns (file, bytes)."""
+    tensors = plan_tensors(gigabytes)
+    single = folder / "model.safetensors"
+    write_safetensors(torch, single, tensors)
+    weight_map = {}
+    for index in range(shards):
+        part = tensors[index::shards]
+        name = f"model-{index + 1:05d}-of-{shards:05d}.safetensors"
+        write_safetensors(torch, folder / name, part)
+        weight_map.update(dict.fromkeys((tensor for tensor, _ in part), name))
+    size = sum(2 * count for _, count in tensors)
+    index = {"metadata": {"total_size": size}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return single, size
+
+
+def filesystem(path: pathlib.Path) -> str:
+    """The mount point and type holding ``path`` (from /proc/mounts)."""
+    best = ("?", "?")
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                _, point, kind = line.split()[:3]
+                inside = point == str(path) or str(path).startswith(point.rstrip("/") + "/")
+                if inside and (best[0] == "?" or len(point) > len(best[0])):
+                    best = (point, kind)
+    except OSError:
+        pass
+    return f"{best[1]} at {best[0]}"
+
+
+def warm(folder: pathlib.Path) -> None:
+    for path in sorted(folder.iterdir()):
+        with open(path, "rb") as handle:
+            while handle.read(256 << 20):
+                pass
+
+
+def best_seconds(function: Callable[[], object], runs: int, before: Callable[[], None], after: Callable[[], None]):
+    """Best wall time of ``runs`` calls; ``before``/``after`` run outside the timing (free memory, synchronize)."""
+    best = float("inf")
+    for _ in range(runs):
+        before()
+        started = time.perf_counter()
+        result = function()
+        after()
+        best = min(best, time.perf_counter() - started)
+        del result
+    return best
+
+
+def same_tensors(torch, first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[name], second[name]) for name in first)
+
+
+def gpu_figures(torch, folder: pathlib.Path, single: pathlib.Path, size: int, runs: int) -> None:
+    sync = torch.cuda.synchronize
+
+    def free() -> None:
+        torch.cuda.empty_cache()
+        sync()
+
+    def gbps(seconds: float) -> str:
+        return f"{size / seconds / 1e9:6.2f} GB/s"
+
+    started = time.perf_counter()
+    weights.load_safetensors(single, device="cuda")
+    sync()
+    print(f"first load_safetensors of the process (allocates the pinned ring): {gbps(time.perf_counter() - started)}")
+    free()
+    host = torch.empty(size, dtype=torch.uint8, pin_memory=True)
+    raw = size / best_seconds(lambda: host.to("cuda", non_blocking=True), runs, free, sync) / 1e9
+    host = None
+    print(f"raw pinned H2D, {size / 1e9:.2f} GB in one copy:               {raw:6.2f} GB/s")
+    cpu = best_seconds(lambda: weights.load_safetensors(single, device="cpu"), runs, lambda: None, lambda: None)
+    print(f"diagnostic: page cache -> pageable host memory (device='cpu'):  {gbps(cpu)}")
+    results = {}
+    for label, function in (
+        ("load_safetensors(model.safetensors)", lambda: weights.load_safetensors(single, device="cuda")),
+        ("load_safetensors_sharded(index)", lambda: weights.load_safetensors_sharded(folder, device="cuda")),
+    ):
+        seconds = best_seconds(function, runs, free, sync)
+        results[label] = size / seconds / 1e9
+        print(f"{label:<41s}: {gbps(seconds)} = {results[label] / raw:.2f}x raw H2D")
+    for label, value in results.items():
+        print(f"goal >= 0.8x raw H2D, {label}: {'PASS' if value >= 0.8 * raw else 'MISS'} ({value / raw:.2f}x)")
+    print("sweep (load_safetensors, model.safetensors): threads x chunk -> x raw H2D")
+    for threads in (4, 8, 16, 32):
+        row = []
+        for chunk_mib in (16, 32, 64, 128, 256):
+            seconds = best_seconds(
+                lambda t=threads, c=chunk_mib << 20: weights.load_safetensors(single, "cuda", threads=t, chunk_bytes=c),
+                runs,
+                free,
+                sync,
+            )
+            row.append(f"{chunk_mib}MiB {size / seconds / 1e9 / raw:.2f}x")
+        print(f"  {threads:2d} threads: " + "  ".join(row))
+    loaded, sharded = weights.load_safetensors(single, device="cuda"), weights.load_safetensors_sharded(folder, "cuda")
+    print(f"single file and sharded give the same tensors: {same_tensors(torch, loaded, sharded)}")
+    del loaded, sharded
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        print("safetensors is not installed: no safetensors.torch.load_file comparison")
+        return
+    seconds = best_seconds(lambda: load_file(str(single), device="cuda"), runs, free, sync)
+    print(f"safetensors.torch.load_file(device='cuda'):  {gbps(seconds)} = {size / seconds / 1e9 / raw:.2f}x raw H2D")
+
+
+def cpu_figures(torch, folder: pathlib.Path, single: pathlib.Path, size: int, runs: int) -> None:
+    def plain_read() -> bytes:
+        with open(single, "rb") as handle:
+            return handle.read()
+
+    def none() -> None:
+        return None
+
+    def gbps(seconds: float) -> str:
+        return f"{size / seconds / 1e9:6.2f} GB/s"
+
+    base = best_seconds(plain_read, runs, none, none)
+    print(f"plain open().read() of model.safetensors:              {gbps(base)}")
+    for label, function in (
+        ("load_safetensors(model.safetensors, 'cpu')", lambda: weights.load_safetensors(single, device="cpu")),
+        ("load_safetensors_sharded(index, 'cpu')", lambda: weights.load_safetensors_sharded(folder, device="cpu")),
+    ):
+        seconds = best_seconds(function, runs, none, none)
+        print(f"{label:<48s}: {gbps(seconds)} = {base / seconds:.2f}x the plain read")
+    loaded, sharded = weights.load_safetensors(single, device="cpu"), weights.load_safetensors_sharded(folder, "cpu")
+    print(f"single file and sharded give the same tensors: {same_tensors(torch, loaded, sharded)}")
+    print("GPU figures (raw pinned H2D, loader to CUDA, the 0.8x goal): NOT MEASURED, torch sees no CUDA device")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gb", type=float, default=4.0, help="checkpoint size (default 4 GB)")
+    parser.add_argument("--shards", type=int, default=4, help="shards of the sharded copy (default 4)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per figure, best kept (default 3)")
+    parser.add_argument("--dir", type=pathlib.Path, default=ROOT / "build" / "bench-weights-load")
+    arguments = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        print("SKIP: torch is not installed")
+        return 0
+    folder = arguments.dir.resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        started = time.perf_counter()
+        single, size = write_checkpoints(torch, folder, arguments.gb, arguments.shards)
+        seconds = time.perf_counter() - started
+        print(f"wrote {size / 1e9:.2f} GB twice (1 file, {arguments.shards} shards) in {seconds:.1f}s to {folder}")
+        print(f"filesystem: {filesystem(folder)}")
+        warm(folder)
+        cuda = torch.cuda.is_available()
+        device = torch.cuda.get_device_name() if cuda else "no CUDA device"
+        print(f"torch {torch.__version__}, {device}, {os.cpu_count()} CPUs; page cache warm (every file read once)")
+        (gpu_figures if cuda else cpu_figures)(torch, folder, single, size, arguments.runs)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
