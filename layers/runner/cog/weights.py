@@ -309,7 +309,10 @@ def _stream_to_device(torch: Any, files: list[_File], device: Any, threads: int,
     for slot in range(len(staging)):
         free.put((slot, None))
     filled: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    stream = torch.cuda.Stream(device=device) if cuda else None
+    stream = None
+    if cuda:  # the side stream must not write into memory that work queued before this call may still read
+        stream = torch.cuda.Stream(device=device)
+        stream.wait_stream(torch.cuda.current_stream(device))
 
     def schedule(pool: concurrent.futures.ThreadPoolExecutor) -> None:
         try:
