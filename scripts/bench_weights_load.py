@@ -24,6 +24,7 @@ Single-file and sharded loads are checked to give the same tensors.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import ctypes
 import json
 import mmap
@@ -126,6 +127,29 @@ def same_tensors(torch, first: dict, second: dict) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[name], second[name]) for name in first)
 
 
+def pinned_reads(torch, single: pathlib.Path) -> None:
+    """The GPU path's reads with its defaults (chunks, pieces, threads, ring of pinned buffers) but no copies."""
+    header = weights.read_header(single)
+    chunk, threads = weights.CHUNK_BYTES, min(weights.MAX_READ_THREADS, os.cpu_count() or 4)
+    ring = [torch.empty(chunk, dtype=torch.uint8, pin_memory=True) for _ in range(weights.STAGING_BUFFERS)]
+    views = [weights._address_view(buffer, chunk) for buffer in ring]
+    fd = os.open(single, os.O_RDONLY)
+    file = weights._File(str(single), header, fd)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            reads = [
+                pool.submit(
+                    weights._pread_into, file, views[index % len(ring)][begin:end], header.data_start + start + begin
+                )
+                for index, start in enumerate(range(0, header.data_size, chunk))
+                for begin, end in weights._pieces(min(chunk, header.data_size - start), threads)
+            ]
+            for read in reads:
+                read.result()
+    finally:
+        os.close(fd)
+
+
 def gpu_figures(torch, folder: pathlib.Path, single: pathlib.Path, size: int, runs: int) -> None:
     sync = torch.cuda.synchronize
 
@@ -147,6 +171,9 @@ def gpu_figures(torch, folder: pathlib.Path, single: pathlib.Path, size: int, ru
     print(f"raw pinned H2D, {size / 1e9:.2f} GB in one copy:               {raw:6.2f} GB/s")
     cpu = best_seconds(lambda: weights.load_safetensors(single, device="cpu"), runs, lambda: None, lambda: None)
     print(f"diagnostic: page cache -> pageable host memory (device='cpu'):  {gbps(cpu)}")
+    reads = best_seconds(lambda: pinned_reads(torch, single), runs, lambda: None, lambda: None)
+    ratio = size / reads / 1e9 / raw
+    print(f"diagnostic: the loader's reads alone, into its pinned ring:     {gbps(reads)} = {ratio:.2f}x raw")
     results = {}
     for label, function in (
         ("load_safetensors(model.safetensors)", lambda: weights.load_safetensors(single, device="cuda")),
