@@ -204,14 +204,18 @@ def test_sharded_index_must_match_the_shards(tmp_path):
 
 
 TORCH_WHEELS = Path("/opt/wheels")
+STAGED = """
+def staged():  # the CUDA pipeline's chunking and staging ring, with synchronous CPU copies, for the host path
+    weights._read_to_host = lambda torch, files, threads, chunk: weights._stream_to_device(
+        torch, files, torch.device("cpu"), threads, chunk)
+"""
 LOAD_AND_DUMP = """
 import json, sys, torch
 from cog import weights
 jobs, out = json.loads(sys.argv[1]), {}
 for job in jobs:
-    if job["mode"] == "staged":  # the CUDA pipeline's chunking and staging ring, with synchronous CPU copies
-        weights._read_to_host = lambda torch, files, threads, chunk: weights._stream_to_device(
-            torch, files, torch.device("cpu"), threads, chunk)
+    if job["mode"] == "staged":
+        staged()
     loaded = (weights.load_safetensors_sharded if job["sharded"] else weights.load_safetensors)(
         job["path"], device=job["device"], threads=job["threads"], chunk_bytes=job["chunk"])
     storages = {t.untyped_storage().data_ptr() for t in loaded.values() if t.numel()}
@@ -294,7 +298,11 @@ def test_loaded_tensors_equal_what_was_written(tmp_path, torch_python):
     jobs.sort(key=lambda job: job["mode"])  # "staged" rebinds the host path for the rest of the process
     env = {**os.environ, "PYTHONPATH": str(RUNNER_ROOT)}
     result = subprocess.run(
-        [torch_python, "-c", LOAD_AND_DUMP, json.dumps(jobs)], capture_output=True, text=True, env=env, timeout=300
+        [torch_python, "-c", STAGED + LOAD_AND_DUMP, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -302,6 +310,38 @@ def test_loaded_tensors_equal_what_was_written(tmp_path, torch_python):
         assert_same(out[name]["tensors"], expected)
     assert out["cpu"]["shared_storages"] == 1  # views into one buffer
     assert out["sharded-dir"]["shared_storages"] == 3  # one buffer per shard
+
+
+TRUNCATE_AND_LOAD = """
+import os, sys, torch
+from cog import weights
+path, mode = sys.argv[1], sys.argv[2]
+if mode == "staged":
+    staged()
+header = weights.read_header(path)
+os.truncate(path, header.data_start + 20000)  # in the 2nd of ~20 chunks: most are still to come
+try:
+    weights._load([path], [header], "cpu", 3, 16384)
+except ValueError as error:
+    print(error)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["direct", "staged"])
+def test_a_file_cut_short_while_loading_is_a_value_error(tmp_path, torch_python, mode):
+    """The reader's error reaches the caller through the pipeline, which then stops (no hang, no crash)."""
+    path = write_with_library(tmp_path / "w.safetensors", TENSORS)
+    env = {**os.environ, "PYTHONPATH": str(RUNNER_ROOT)}
+    result = subprocess.run(
+        [torch_python, "-c", STAGED + TRUNCATE_AND_LOAD, str(path), mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{path}: the file ended early (did it change while loading?)"
 
 
 def test_gpu_probe_is_empty_without_a_gpu():
