@@ -225,6 +225,8 @@ def load_safetensors_sharded(
 
 
 def _load(paths: list[str], headers: list[Header], device: str, threads: int | None, chunk_bytes: int) -> dict:
+    if chunk_bytes < 1 or (threads is not None and threads < 0):
+        raise ValueError(f"chunk_bytes ({chunk_bytes}) must be positive and threads ({threads}) not negative")
     import torch
 
     target = torch.device(device)
