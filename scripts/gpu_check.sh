@@ -12,8 +12,11 @@ if [ -d .whl ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 rc=0
-echo "== runner: safetensors to GPU, serving a torch predictor"
-PYTHONPATH="$PWD/layers/runner:${PYTHONPATH:-}" python3 scripts/gpu_runner_check.py --gb "${GPU_CHECK_GB:-4}" || rc=1
+echo "== runner: safetensors loader (file and shards) against raw pinned H2D, same run, page cache warm"
+# 2 x GPU_CHECK_GB GB on this machine's disk under build/ (removed afterwards); no network.
+timeout 240 python3 scripts/bench_weights_load.py --gb "${GPU_CHECK_GB:-4}" --dir "$PWD/build/bench-weights-load" || rc=1
+echo "== runner: serving a torch predictor whose setup() loads weights to the GPU"
+PYTHONPATH="$PWD/layers/runner:${PYTHONPATH:-}" timeout 180 python3 scripts/gpu_runner_check.py --gb 1 || rc=1
 echo "== GPU example through ocibuild's runtime"
 python3 scripts/gpu_predict_check.py runc unshare || rc=1
 exit $rc
