@@ -13,8 +13,6 @@ import pytest
 
 from tests.helpers import REPO
 
-sys.path.insert(0, str(REPO / "tests" / "registry"))
-
 
 def ocibuild(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
@@ -72,7 +70,7 @@ def bare(hello_project, shared_cache, tmp_path_factory) -> Built:
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
-    from registry_helpers import need, start_registry
+    from tests.registry.registry_helpers import need, start_registry
 
     need("docker-registry", "skopeo")
     with start_registry(tmp_path_factory.mktemp("registry")) as reg:

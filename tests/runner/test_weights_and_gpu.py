@@ -6,16 +6,12 @@ import json
 import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.runner.harness import RUNNER_ROOT
-
-sys.path.insert(0, str(RUNNER_ROOT))
-
 from cog import gpu, weights
+from tests.runner.harness import RUNNER_ROOT
 
 TENSORS = {
     "a.f32": ("F32", [2, 3], struct.pack("<6f", *[0.5, -1.0, 2.0, 3.25, 4.0, -5.5])),
