@@ -117,8 +117,8 @@ def _unpack_archive(path: Path, store: Store) -> Path:
             with tarfile.open(path) as tar:
                 if "oci-layout" not in tar.getnames():
                     raise UserInputError(f"{path}: the tarball holds no OCI layout (oci-layout is missing)")
-                if not hasattr(tarfile, "data_filter"):  # PEP 706: 3.10.12+, 3.11.4+ and distributions' backports
-                    raise BuildError(f"{path}: this Python's tarfile cannot extract safely (needs 3.10.12+ or 3.11.4+)")
+                if not hasattr(tarfile, "data_filter"):  # PEP 706: 3.11.4+ and distributions' backports
+                    raise BuildError(f"{path}: this Python's tarfile cannot extract safely (needs Python 3.11.4+)")
                 tar.extractall(staging, filter="data")
             target.parent.mkdir(parents=True, exist_ok=True)
             try:

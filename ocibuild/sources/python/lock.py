@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,11 +22,6 @@ from ocibuild.sources.python.requirements import Requirements, normalize_name
 from ocibuild.sources.python.tags import best_wheel, wheel_rank
 from ocibuild.sources.python.target import PythonTarget
 from ocibuild.sources.python.uv import UvError, UvNetworkError, run_uv, uv_version
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 LOCK_FORMAT = 1
 TORCH_FAMILY = frozenset({"torch", "torchvision", "torchaudio"})
