@@ -235,11 +235,8 @@ def _materialise_below_code(platform: PlatformPlan, options: BuildOptions, sde: 
     toolbox = [platform.toolbox] if platform.toolbox is not None and platform.run else []
     recipes = [step.recipe for step in [*platform.lower, *toolbox] if step.recipe is not None]
 
-    def materialise(recipe: LayerRecipe) -> LayerBlob:
-        return recipe.cached(store, compression) or recipe.materialise(store, compression)
-
     options.reporter.step(f"{platform.platform}: materialising {len(recipes)} layers to import the predictor")
-    done = run_parallel({str(i): functools.partial(materialise, recipe) for i, recipe in enumerate(recipes)})
+    done = run_parallel({str(i): functools.partial(r.materialise, store, compression) for i, r in enumerate(recipes)})
     layers = [done[str(i)] for i in range(len(recipes))]
     lower, toolbox_layers = layers[: len(layers) - len(toolbox)], layers[len(layers) - len(toolbox) :]
     if not platform.run:
@@ -337,7 +334,7 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
         if cached is not None:
             return cached
         with reporter.task(f"layer {names[key]}") as task:
-            return recipe.materialise(store, compression, on_bytes=task.advance, remote=options.layer_cache)
+            return recipe.make(store, compression, on_bytes=task.advance, remote=options.layer_cache)
 
     jobs = {key: functools.partial(materialise, key, recipe) for key, recipe in recipes.items()}
     jobs["weights"] = functools.partial(weights_layers, plan.weights, store)
