@@ -16,7 +16,8 @@ from ocibuild.errors import BuildError
 from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, read_layout, write_layer
 from ocibuild.reproducible import describe_difference, verify_reproducible
 from ocibuild.sde import resolve_source_date_epoch
-from tests.reproducible.conftest import base_env, copy_project, digest_of, ocibuild, seed_store
+from tests.helpers import seed_store
+from tests.reproducible.conftest import base_env, copy_project, digest_of, ocibuild
 
 
 @pytest.mark.integration
