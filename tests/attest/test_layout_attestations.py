@@ -50,6 +50,10 @@ def test_skopeo_still_reads_the_image_by_its_tag(attested):
         ["skopeo", "inspect", "--raw", f"oci:{attested.layout}:latest"], capture_output=True, check=True
     ).stdout
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == attested.digest
+    # containers/image takes an untagged oci:DIR only when index.json lists one manifest, whatever its type:
+    # the README and docs/attest.md say to name the tag (or build without attestations); this says when to update them.
+    untagged = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{attested.layout}"], capture_output=True, text=True)
+    assert untagged.returncode != 0 and "more than one image in oci" in untagged.stderr, untagged.stderr
 
 
 def test_sbom_command_prints_a_valid_spdx_document_from_the_layout(attested, tmp_path):
