@@ -97,8 +97,9 @@ def test_arm64_base_builds_from_the_arm64_archive(deb_store: Store) -> None:
 def test_extra_ca_certificates_join_the_bundle(deb_store: Store, tmp_path: Path) -> None:
     pem = tmp_path / "corp.pem"
     pem.write_text("-----BEGIN CERTIFICATE-----\nQ09SUA==\n-----END CERTIFICATE-----\n")
-    _, (plain,) = _layers("3.11", deb_store)
-    _, (with_ca,) = _layers("3.11", deb_store, extra_ca_certs=[pem])
+    store = Store(seed_store(deb_store.root, tmp_path / "store"))  # both layers made here: the CA is in the key
+    _, (plain,) = _layers("3.11", store)
+    _, (with_ca,) = _layers("3.11", store, extra_ca_certs=[pem])
     assert with_ca.digest != plain.digest
     with tarfile.open(with_ca.path) as tar:
         bundle = tar.extractfile("etc/ssl/certs/ca-certificates.crt").read()  # type: ignore[union-attr]
