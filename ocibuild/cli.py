@@ -639,7 +639,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     check_output_path(args.output)  # before a build or a pull
     store = _open_store(args)
     image, weights = _resolve_image(args, store)
-    result = predict(
+    predict(  # anything but a succeeded prediction is a BuildError (exit 1)
         image,
         store,
         args.input,
@@ -652,7 +652,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         mounts=weights,
     )
-    return 0 if result.status == "succeeded" else 1
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ from ocibuild.oci.store import Store
 
 PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
 RECORD_PREFIX = "attest:"
-SBOM_CHOICES = ("spdx", "cyclonedx", "none")
 
 
 def subject_descriptor(target: Image | Index) -> Descriptor:
