@@ -163,3 +163,35 @@ def _state(pid: int) -> str:
             return handle.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "gone"
+
+
+def test_stopping_a_server_in_setup_leaves_no_worker(start_server, tmp_path):
+    """The harness ends the server's whole process group: a worker still in a long setup() dies with it."""
+    (tmp_path / "predict.py").write_text(
+        "import time\nfrom cog import BasePredictor\n\n\nclass Predictor(BasePredictor):\n"
+        "    def setup(self):\n        time.sleep(120)\n\n    def predict(self) -> str:\n        return 'x'\n"
+    )
+    server = start_server(str(tmp_path), wait=("STARTING",))
+    workers = _children(server.process.pid)
+    deadline = time.monotonic() + 10
+    while not workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+        workers = _children(server.process.pid)
+    assert workers, "the server started no worker"
+    server.stop()
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z", f"worker {pid} outlived its server"
+
+
+def _children(pid: int) -> list[int]:
+    tasks = f"/proc/{pid}/task"
+    found = []
+    for task in os.listdir(tasks):
+        with open(f"{tasks}/{task}/children") as f:
+            found += [int(child) for child in f.read().split()]
+    return found
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
