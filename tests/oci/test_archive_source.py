@@ -1,13 +1,14 @@
-"""A dual tarball as an image source: unpacked once into the store, and only by a tarfile that extracts safely."""
+"""A dual tarball as an image source: its OCI layout unpacked once into the store, and nothing else of it."""
 
 from __future__ import annotations
 
+import io
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from ocibuild.errors import BuildError
+from ocibuild.errors import UserInputError
 from ocibuild.image_source import archive_layout, load_layout_or_archive
 from ocibuild.oci import Entry, ImageConfig, Store, build_image, write_archive, write_layer
 
@@ -23,17 +24,50 @@ def test_a_tarball_is_unpacked_once_and_read_back(tmp_path: Path):
     tarball, digest = _tarball(tmp_path, store)
     assert load_layout_or_archive(str(tarball), store).digest == digest
     assert archive_layout(tarball, store) == archive_layout(tarball, store)
-    assert len(list((store.root / "archives").iterdir())) == 1
+    (unpacked,) = (store.root / "archives").iterdir()
+    names = sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file())
+    assert names[-2:] == ["index.json", "oci-layout"] and all(n.startswith("blobs/sha256/") for n in names[:-2])
+    assert not (unpacked / "manifest.json").exists(), "the docker-archive half is not the layout's"
 
 
-def test_without_extraction_filters_a_tarball_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Python before 3.11.4 (without a distribution's backport of PEP 706) has no tarfile.data_filter."""
+def test_no_tarfile_extraction_filter_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Python before 3.11.4, Debian 12's 3.11.2 included, has no ``tarfile.data_filter``."""
     store = Store(tmp_path / "store")
-    tarball, _ = _tarball(tmp_path, store)
+    tarball, digest = _tarball(tmp_path, store)
     monkeypatch.delattr(tarfile, "data_filter")
-    with pytest.raises(
-        BuildError, match=r"image\.tar: this Python's tarfile cannot extract safely \(needs Python 3\.11\.4\+\)"
-    ):
-        archive_layout(tarball, store)
-    assert not (store.root / "archives").exists() or not any((store.root / "archives").iterdir())
-    assert not any(p.name.endswith(".d") for p in (store.root / "tmp").iterdir()), "no half-unpacked folder is left"
+    monkeypatch.delattr(tarfile.TarFile, "extraction_filter")
+    assert load_layout_or_archive(str(tarball), store).digest == digest
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data)
+    tar.addfile(info, io.BytesIO(data) if data else None)
+
+
+def test_links_escapes_and_other_files_of_a_hostile_tarball_are_passed_over(tmp_path: Path):
+    store = Store(tmp_path / "store")
+    tarball, digest = _tarball(tmp_path, store)
+    hostile = tmp_path / "hostile.tar"
+    link_blob, hard_blob = "blobs/sha256/" + "0" * 64, "blobs/sha256/" + "1" * 64
+    with tarfile.open(tarball) as good, tarfile.open(hostile, "w") as tar:
+        for member in good:
+            tar.addfile(member, good.extractfile(member))
+        _add(tar, link_blob, kind=tarfile.SYMTYPE, link="/etc/passwd")
+        _add(tar, hard_blob, kind=tarfile.LNKTYPE, link="oci-layout")
+        _add(tar, "../escaped.txt", b"out")
+        _add(tar, "blobs/../../escaped.txt", b"out")
+        _add(tar, "/tmp/ocibuild-absolute.txt", b"out")
+    layout = archive_layout(hostile, store)
+    assert load_layout_or_archive(str(hostile), store).digest == digest
+    assert not (layout / link_blob).exists() and not (layout / hard_blob).exists()
+    assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/ocibuild-absolute.txt").exists()
+    assert sorted(p.name for p in layout.iterdir()) == ["blobs", "index.json", "oci-layout"]
+
+
+def test_a_tarball_without_a_layout_is_one_line(tmp_path: Path):
+    plain = tmp_path / "plain.tar"
+    with tarfile.open(plain, "w") as tar:
+        _add(tar, "hello.txt", b"hello")
+    with pytest.raises(UserInputError, match=r"plain\.tar: the tarball holds no OCI layout"):
+        archive_layout(plain, Store(tmp_path / "store"))
