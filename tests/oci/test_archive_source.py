@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sysconfig
 import tarfile
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 from ocibuild.errors import UserInputError
 from ocibuild.image_source import archive_layout, load_layout_or_archive
 from ocibuild.oci import Entry, ImageConfig, Store, build_image, write_archive, write_layer
+from tests.helpers import REPO
 
 
 def _tarball(tmp_path: Path, store: Store) -> tuple[Path, str]:
@@ -71,3 +75,28 @@ def test_a_tarball_without_a_layout_is_one_line(tmp_path: Path):
         _add(tar, "hello.txt", b"hello")
     with pytest.raises(UserInputError, match=r"plain\.tar: the tarball holds no OCI layout"):
         archive_layout(plain, Store(tmp_path / "store"))
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no Debian python3.11 here")
+def test_debians_python_3_11_2_reads_a_tarball(tmp_path: Path):
+    """Debian 12's python3.11 (3.11.2, no extraction filters) with this environment's packages unpacks a tarball."""
+    store = Store(tmp_path / "store")
+    tarball, digest = _tarball(tmp_path, store)
+    check = (
+        "import sys, tarfile\nfrom ocibuild.image_source import load_layout_or_archive\n"
+        "from ocibuild.oci import Store\n"
+        "print(sys.version.split()[0], hasattr(tarfile, 'data_filter'))\n"
+        "print(load_layout_or_archive(sys.argv[1], Store(sys.argv[2])).digest)\n"
+    )
+    site = sysconfig.get_paths()["purelib"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), site])}
+    done = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", check, str(tarball), str(tmp_path / "other-store")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    version, digest_line = done.stdout.splitlines()
+    assert version.startswith("3.11.") and digest_line == digest
