@@ -333,6 +333,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from ocibuild.cog.files import OUTPUT_DIRNAME, default_image_name, find_cog_yaml
     from ocibuild.memo import recall, remember
     from ocibuild.outputs import check_layout_output, write_outputs
+    from ocibuild.sde import resolve_source_date_epoch
 
     reporter = active()
     cog_yaml = find_cog_yaml(args.path)
@@ -352,7 +353,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if load_config(cog_yaml).config.weights:
             raise UserInputError(TARBALL_WEIGHTS)
     store = _open_store(args)
-    memo = _memo_key(args, cog_yaml, output)
+    sde = resolve_source_date_epoch(args.source_date_epoch, cog_yaml.parent)  # once: the memo and the build share it
+    memo = _memo_key(args, cog_yaml, output, sde)
     hit = recall(store, memo) if memo is not None else None
     attached = _attest_commands().recall(store, hit[0].digest, args, cog_yaml.parent) if hit is not None else None
     if hit is not None and attached is not None:
@@ -368,6 +370,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.push and not args.tag and not _push_target(load_config(cog_yaml).config):
         raise UserInputError("--push: no target; give -t REGISTRY/REPO:TAG or set image: (or model:) in cog.yaml")
     options = _build_options(args, store, reporter)
+    options.source_date_epoch = sde
     options.exclude_paths = _inside(cog_yaml.parent, [output, args.tarball])
     cache = _layer_cache(args, store) if args.cache_repo else None
     options.layer_cache = cache
@@ -381,7 +384,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
         verify_reproducible(cog_yaml, options, result)
     name = default_image_name(cog_yaml, result.loaded.config.image)
-    if memo is not None and _memo_key(args, cog_yaml, output) == memo:  # nothing changed while building
+    if memo is not None and _memo_key(args, cog_yaml, output, sde) == memo:  # nothing changed while building
         remember(store, memo, result.target, result.source_date_epoch, name)
     target_ref = _push_target(result.loaded.config)
     refs = args.tag or ([target_ref] if args.push and target_ref else [])
@@ -432,12 +435,11 @@ def _push_target(config) -> str | None:
     return config.image or config.model
 
 
-def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | None:
+def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path, source_date_epoch: int) -> str | None:
     """The build memo's key, for builds that only read the project (None: always build)."""
     if args.push or args.verify_reproducible or args.update_lock or args.secret or args.ca_cert:
         return None
     from ocibuild.memo import memo_key
-    from ocibuild.sde import resolve_source_date_epoch
 
     project = cog_yaml.parent
     options = {
@@ -445,7 +447,7 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path) -> str | N
         "platforms": [str(p) for p in _platforms(args.platform)],
         "format": args.format,
         "compression": args.compression,
-        "source_date_epoch": resolve_source_date_epoch(args.source_date_epoch, project),
+        "source_date_epoch": source_date_epoch,
         "find_links": list(args.find_links),
     }
     if args.openapi_schema is not None:
@@ -637,7 +639,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     check_output_path(args.output)  # before a build or a pull
     store = _open_store(args)
     image, weights = _resolve_image(args, store)
-    result = predict(
+    predict(  # anything but a succeeded prediction is a BuildError (exit 1)
         image,
         store,
         args.input,
@@ -650,7 +652,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         mounts=weights,
     )
-    return 0 if result.status == "succeeded" else 1
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import platform
+import re
+import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ocibuild.errors import BuildError, UserInputError
+from ocibuild.errors import UserInputError
 from ocibuild.oci.image import Image, Index
 from ocibuild.oci.layout import LayoutError, read_layout
 from ocibuild.oci.store import Store
@@ -117,9 +119,7 @@ def _unpack_archive(path: Path, store: Store) -> Path:
             with tarfile.open(path) as tar:
                 if "oci-layout" not in tar.getnames():
                     raise UserInputError(f"{path}: the tarball holds no OCI layout (oci-layout is missing)")
-                if not hasattr(tarfile, "data_filter"):  # PEP 706: 3.10.12+, 3.11.4+ and distributions' backports
-                    raise BuildError(f"{path}: this Python's tarfile cannot extract safely (needs 3.10.12+ or 3.11.4+)")
-                tar.extractall(staging, filter="data")
+                _copy_layout_files(tar, staging)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 staging.rename(target)
@@ -129,3 +129,22 @@ def _unpack_archive(path: Path, store: Store) -> Path:
         finally:
             remove_tree(staging, ignore_errors=True)
     return target
+
+
+_LAYOUT_MEMBER = re.compile(r"^(oci-layout|index\.json|blobs/[a-z0-9]+/[0-9a-f]+)$")
+
+
+def _copy_layout_files(tar: tarfile.TarFile, staging: Path) -> None:
+    """The regular files of the OCI layout in ``tar`` (``oci-layout``, ``index.json``, ``blobs/ALG/HEX``) copied
+    into ``staging``; every other member (docker-archive files, links, devices, odd names) is passed over, so
+    nothing lands outside ``staging`` and no tarfile extraction filter is needed (Debian 12's Python has none)."""
+    for member in tar:
+        name = member.name.removeprefix("./")
+        if not member.isreg() or not _LAYOUT_MEMBER.match(name):
+            continue
+        dest = staging / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        assert source is not None  # a regular file
+        with source, open(dest, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)

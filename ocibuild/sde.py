@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+from ocibuild import progress
 from ocibuild.errors import UserInputError
 
 
@@ -37,10 +37,9 @@ def git_commit_time(project_dir: Path) -> int | None:
         return None
     text = out.stdout.strip()
     if out.returncode != 0 and "safe.directory" in out.stderr:
-        print(
-            f"warning: git refuses {project_dir} (owned by another user), so SOURCE_DATE_EPOCH falls back to 0; "
-            "set SOURCE_DATE_EPOCH or add the repository to git's safe.directory",
-            file=sys.stderr,
+        progress.active().warn(
+            f"git refuses {project_dir} (owned by another user), so SOURCE_DATE_EPOCH falls back to 0; "
+            "set SOURCE_DATE_EPOCH or add the repository to git's safe.directory"
         )
     return int(text) if out.returncode == 0 and text.isdigit() else None
 

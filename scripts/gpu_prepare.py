@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from ocibuild.cog.config import load_config
-from ocibuild.cog.contract import SCHEMA_FILE, image_contract
+from ocibuild.cog.contract import image_contract
 from ocibuild.cog.schema import generate_schema, openapi_json
+from ocibuild.cogimage import SCHEMA_FILE
 from ocibuild.oci import Compression, ImageConfig, Store, build_image, write_layout
 from ocibuild.oci.image import History
 from ocibuild.sources.project.code import code_layer

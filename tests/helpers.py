@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,3 +47,19 @@ def runc_run(bundle: Path, container_id: str, args: list[str] | None = None, tim
     config_path.write_text(json.dumps(config))
     result = run([require_tool("runc"), "run", container_id], cwd=bundle, timeout=timeout)
     return result.stdout
+
+
+def seed_store(src: Path, dest: Path, parts: tuple[str, ...] = ("debs", "wheels", "debian")) -> Path:
+    """A new store at ``dest`` holding only the downloaded inputs of ``src`` (hard links): no layers, keys or memos."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in parts:
+        if (src / part).is_dir():
+            shutil.copytree(src / part, dest / part, copy_function=_link_or_copy)
+    return dest
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

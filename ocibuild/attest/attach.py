@@ -18,7 +18,6 @@ from ocibuild.oci.store import Store
 
 PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
 RECORD_PREFIX = "attest:"
-SBOM_CHOICES = ("spdx", "cyclonedx", "none")
 
 
 def subject_descriptor(target: Image | Index) -> Descriptor:
@@ -104,14 +103,14 @@ def _managed_weight_entries(target: Image | Index) -> list:
     import json
 
     from ocibuild.attest.inventory import WeightEntry
-    from ocibuild.sources.project.managed_weights import ARTIFACT_TYPE
+    from ocibuild.cogimage import WEIGHT_ARTIFACT_TYPE
 
     if not isinstance(target, Index) or not target.artifact_blobs:
         return []
     blobs = dict(target.artifact_blobs)
     out = []
     for entry in json.loads(target.index_bytes).get("manifests", []):
-        manifest = blobs.get(entry["digest"]) if entry.get("artifactType") == ARTIFACT_TYPE else None
+        manifest = blobs.get(entry["digest"]) if entry.get("artifactType") == WEIGHT_ARTIFACT_TYPE else None
         if not isinstance(manifest, bytes):
             continue
         config = blobs.get(json.loads(manifest)["config"]["digest"])

@@ -11,18 +11,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ocibuild.attest.provenance import MEDIA_TYPE as PROVENANCE_TYPE
+from ocibuild.attest.sbom import FORMATS as SBOM_FORMATS
+from ocibuild.attest.sbom import MEDIA_TYPES as SBOM_TYPES
 from ocibuild.errors import UserInputError
 from ocibuild.oci.artifact import Artifact
 from ocibuild.oci.store import Store
-
-SBOM_TYPES = {"spdx": "application/spdx+json", "cyclonedx": "application/vnd.cyclonedx+json"}
-PROVENANCE_TYPE = "application/vnd.in-toto+json"
 
 
 def add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sbom",
-        choices=["spdx", "cyclonedx", "none"],
+        choices=[*SBOM_FORMATS, "none"],
         default="spdx",
         help="attach an SBOM made from the lock (default spdx: SPDX 2.3 JSON; cyclonedx: CycloneDX 1.6)",
     )
@@ -61,7 +61,7 @@ def add_commands(sub: Any, add_common: Any, add_registry_options: Any) -> None:
         p = sub.add_parser(name, help=f"print {what} attached to an image (layout, tarball or registry reference)")
         p.add_argument("image", help="an OCI layout, a dual tarball or REGISTRY/REPO:TAG")
         if name == "sbom":
-            p.add_argument("--format", choices=["spdx", "cyclonedx"], help="which SBOM, when several are attached")
+            p.add_argument("--format", choices=SBOM_FORMATS, help="which SBOM, when several are attached")
         add_registry_options(p)
         add_common(p)
 

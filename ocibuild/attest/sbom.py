@@ -35,7 +35,7 @@ class Subject:
 
 
 def _created(epoch: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).replace(tzinfo=None)
 
 
 def _spdx_id(c: Component) -> str:
@@ -152,7 +152,7 @@ def cyclonedx_document(subject: Subject, components: Sequence[Component]) -> byt
     }
     image = CdxComponent(name=subject.name, version=subject.digest, type=ComponentType.CONTAINER, bom_ref="image")
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"{NAMESPACE}/{subject.digest}"))
-    bom.metadata.timestamp = datetime.datetime.fromtimestamp(subject.source_date_epoch, tz=datetime.timezone.utc)
+    bom.metadata.timestamp = datetime.datetime.fromtimestamp(subject.source_date_epoch, tz=datetime.UTC)
     bom.metadata.component = image
     for c in sorted(components, key=lambda c: c.key):
         properties = [

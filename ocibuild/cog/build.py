@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ocibuild.cog.config import LoadedConfig, load_config
-from ocibuild.cog.contract import SCHEMA_FILE, Contract, image_contract
+from ocibuild.cog.contract import Contract, image_contract
 from ocibuild.cog.cudaimage import with_cuda
 from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
 from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, read_project_lock, write_project_lock
@@ -28,6 +28,7 @@ from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, Pl
 from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
 from ocibuild.cog.runtime_schema import placeholder_schema, read_inputs_in_image, schema_from_file, schema_from_inputs
 from ocibuild.cog.schema import SchemaResult, UnresolvedValue, generate_schema, openapi_json
+from ocibuild.cogimage import SCHEMA_FILE, WEIGHTS_FILE
 from ocibuild.oci import Compression, ImageConfig, ImageFormat, LayerBlob, LayerRecipe, Platform, Store
 from ocibuild.oci.image import History, Image, Index, build_image, build_index
 from ocibuild.oci.layer import RemoteLayers
@@ -37,7 +38,7 @@ from ocibuild.run.buildrun import BuildCommand, as_build_command, run_build_comm
 from ocibuild.sde import resolve_source_date_epoch
 from ocibuild.sources import debian
 from ocibuild.sources.project.code import code_recipe
-from ocibuild.sources.project.managed_weights import WEIGHTS_JSON_PATH, managed_weights_artifacts
+from ocibuild.sources.project.managed_weights import managed_weights_artifacts
 from ocibuild.sources.project.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
 from ocibuild.sources.project.weights import find_weights, project_weight_files, weights_layers
 from ocibuild.sources.python import pip_freeze, python_recipes
@@ -174,7 +175,7 @@ def make_plan(loaded: LoadedConfig, resolved: Resolved, options: BuildOptions) -
     if loaded.path.name != "cog.yaml":  # an alternate config is the image's /src/cog.yaml, as Cog copies it
         extra_files["cog.yaml"] = loaded.path.read_bytes()
     if managed is not None:
-        extra_files[WEIGHTS_JSON_PATH] = managed.weights_json
+        extra_files[WEIGHTS_FILE] = managed.weights_json
     code = LayerStep(
         "code",
         "COPY . /src",
@@ -235,11 +236,8 @@ def _materialise_below_code(platform: PlatformPlan, options: BuildOptions, sde: 
     toolbox = [platform.toolbox] if platform.toolbox is not None and platform.run else []
     recipes = [step.recipe for step in [*platform.lower, *toolbox] if step.recipe is not None]
 
-    def materialise(recipe: LayerRecipe) -> LayerBlob:
-        return recipe.cached(store, compression) or recipe.materialise(store, compression)
-
     options.reporter.step(f"{platform.platform}: materialising {len(recipes)} layers to import the predictor")
-    done = run_parallel({str(i): functools.partial(materialise, recipe) for i, recipe in enumerate(recipes)})
+    done = run_parallel({str(i): functools.partial(r.materialise, store, compression) for i, r in enumerate(recipes)})
     layers = [done[str(i)] for i in range(len(recipes))]
     lower, toolbox_layers = layers[: len(layers) - len(toolbox)], layers[len(layers) - len(toolbox) :]
     if not platform.run:
@@ -337,7 +335,7 @@ def materialise_and_assemble(plan: Plan, options: BuildOptions) -> list[Image]:
         if cached is not None:
             return cached
         with reporter.task(f"layer {names[key]}") as task:
-            return recipe.materialise(store, compression, on_bytes=task.advance, remote=options.layer_cache)
+            return recipe.make(store, compression, on_bytes=task.advance, remote=options.layer_cache)
 
     jobs = {key: functools.partial(materialise, key, recipe) for key, recipe in recipes.items()}
     jobs["weights"] = functools.partial(weights_layers, plan.weights, store)

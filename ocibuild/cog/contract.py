@@ -15,16 +15,15 @@ from pathlib import Path, PurePosixPath
 from ocibuild.cog.compat import COG_VERSION
 from ocibuild.cog.config import LoadedConfig, completed_config_json, effective_concurrency
 from ocibuild.cog.schema import SchemaResult, openapi_json
+from ocibuild.cogimage import SYSTEM_PATH
 from ocibuild.errors import UserInputError
 
 WORKDIR = "/src"
 COG_SDK_DEPENDENCIES = ("typing_extensions>=4.0", "pyyaml>=6.0", "structlog>=21.0.0", "requests>=2.25.0")
 """What installing the ``cog`` SDK (0.23) brings into every Cog image; predictors import them undeclared.
 Resolved with the model's requirements (its own pins win); the bundled runner itself needs none of them."""
-SCHEMA_FILE = ".cog/openapi_schema.json"  # relative to WORKDIR; coglet reads it from its CWD
 PORT = 5000
 CMD = ("python", "-m", "cog.server.http")
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _USERINFO = re.compile(r"^(https?://)[^/@]*@")
 
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from ocibuild.cog.cudawheels import apt_requirements, cuda_requirements, framework_default_cuda
 from ocibuild.cog.specifiers import requirement_specifiers, satisfies
+from ocibuild.cogimage import TORCH_FAMILY
 from ocibuild.errors import UserInputError
 from ocibuild.resources import data_dir
 
-_TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _PIN = re.compile(r"==\s*([^\s;,#]+)")
 
@@ -91,7 +91,7 @@ def _torch_version(requirement_lines: list[str], cuda: str | None = None) -> tup
     with a build for that CUDA or an older one (Cog's torchGPUPackage)."""
     specs = requirement_specifiers(requirement_lines)
     pins = pinned_versions(requirement_lines)
-    for package in _TORCH_FAMILY:
+    for package in TORCH_FAMILY:
         if package not in specs:
             continue
         version = pins[package]

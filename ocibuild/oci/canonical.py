@@ -14,4 +14,4 @@ def rfc3339(epoch: int) -> str:
     """``1970-01-01T00:00:00Z`` style timestamps, as OCI's ``created`` fields want."""
     import datetime
 
-    return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -180,9 +180,22 @@ class LayerRecipe:
         on_bytes: Callable[[int], None] | None = None,
         remote: RemoteLayers | None = None,
     ) -> LayerBlob:
+        """The layer: from the store, else from ``remote``, else written."""
+        return self.cached(store, compression) or self.make(store, compression, on_bytes, remote)
+
+    def make(
+        self,
+        store: Store,
+        compression: Compression,
+        on_bytes: Callable[[int], None] | None = None,
+        remote: RemoteLayers | None = None,
+    ) -> LayerBlob:
+        """The layer the store was just found to lack (``cached``): from ``remote``, else written; then recorded."""
         with contextlib.ExitStack() as stack:
             entries = functools.partial(self.entries, stack)
-            return cached_layer(self.key, entries, store, compression, self.source_date_epoch, on_bytes, remote)
+            return _fetch_or_write(
+                self.cache_key(compression), entries, store, compression, self.source_date_epoch, on_bytes, remote
+            )
 
 
 def cached_layer(
@@ -203,6 +216,19 @@ def cached_layer(
     record = store.lookup(full_key)
     if record is not None:
         return LayerBlob.from_record(record, store)
+    return _fetch_or_write(full_key, entries_factory, store, compression, source_date_epoch, on_bytes, remote)
+
+
+def _fetch_or_write(
+    full_key: str,
+    entries_factory,
+    store: Store,
+    compression: Compression,
+    source_date_epoch: int,
+    on_bytes: Callable[[int], None] | None,
+    remote: RemoteLayers | None,
+) -> LayerBlob:
+    """The layer for ``full_key``, which the store lacks: from ``remote``, else written; recorded either way."""
     if remote is not None and (fetched := remote.lookup(full_key)) is not None:
         store.record(full_key, fetched.to_record())
         return fetched

@@ -28,7 +28,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from ocibuild.oci.entries import Entry, EntryKind
@@ -156,7 +156,7 @@ def _toc_entry(entry: Entry, mtime: int) -> dict[str, object]:
     for key, value in (("linkName", link), ("mode", mode), ("size", size), ("uid", entry.uid), ("gid", entry.gid)):
         if value:
             out[key] = value
-    out["modtime"] = datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out["modtime"] = datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return out
 
 

@@ -13,11 +13,11 @@ import dataclasses
 import filecmp
 import os
 import stat
-import sys
 from collections.abc import Callable, Collection
 from functools import partial
 from pathlib import Path
 
+from ocibuild import progress
 from ocibuild.oci.entries import Entry, EntryKind
 
 KEEP_OWNERS = os.geteuid() == 0
@@ -99,7 +99,7 @@ class _Differ:
             if st.st_nlink > 1:
                 self.inodes[key] = rel
             return Entry.file_from(rel, Path(path), mode, size=st.st_size)
-        print(f"warning: build.run: {rel}: sockets, fifos and devices are not kept in layers", file=sys.stderr)
+        progress.active().warn(f"build.run: {rel}: sockets, fifos and devices are not kept in layers")
         return None
 
     def walk(self, rel: str) -> None:

@@ -13,10 +13,10 @@ import os
 import select
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from ocibuild import progress
 from ocibuild.run.runtime import die_with_parent
 from ocibuild.run.spec import BindMount
 
@@ -65,7 +65,7 @@ class Outbound:
                 log.seek(0)
                 lines = log.read().decode(errors="replace").splitlines()
                 reason = next((line for line in lines if line and "failed(" not in line), "no answer")
-                print(f"ocibuild: the container has no outbound network (slirp4netns: {reason})", file=sys.stderr)
+                progress.active().warn(f"the container has no outbound network (slirp4netns: {reason})")
                 self.close()
 
     def __enter__(self) -> Outbound:

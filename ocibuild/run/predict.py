@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ocibuild import progress
+from ocibuild.cogimage import SCHEMA_FILE, WEIGHTS_FILE
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
@@ -40,8 +41,6 @@ POLL_S = 0.1
 SETUP_NOTE_S = 10.0
 """How often a long setup() says it is still running."""
 SCHEMA_LABEL = "run.cog.openapi_schema"
-SCHEMA_FILE = ".cog/openapi_schema.json"
-WEIGHTS_FILE = ".cog/weights.json"
 RUNNER_PORT = 5000
 
 

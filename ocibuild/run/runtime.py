@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ocibuild import progress
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci.tree import remove_tree
 from ocibuild.run.guard import PACKAGE_PARENT, Guard, owner_token, reap
@@ -102,7 +103,7 @@ class Container:
                 return
             if self.runtime == "runc":
                 raise BuildError(f"runc cannot run the container: {error}")
-            print(f"ocibuild: runc cannot run here ({error}); using unshare + chroot", file=sys.stderr)
+            progress.active().warn(f"runc cannot run here ({error}); using unshare + chroot")
         self._start_unshare(bundle / "config.json")
 
     def _start_runc(self, bundle: Path) -> str | None:

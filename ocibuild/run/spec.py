@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocibuild.cogimage import SYSTEM_PATH
 from ocibuild.errors import UserInputError
 from ocibuild.run.gpu import GpuSetup, apply_gpu_env
 from ocibuild.run.paths import read_text_in
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAPABILITIES = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -103,7 +103,7 @@ def merge_env(base: Sequence[str], extra: Sequence[str]) -> dict[str, str]:
             env[key] = value
         elif key in os.environ:
             env[key] = os.environ[key]
-    env.setdefault("PATH", DEFAULT_PATH)
+    env.setdefault("PATH", SYSTEM_PATH)
     return env
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocibuild.cogimage import WEIGHT_ARTIFACT_TYPE, WEIGHT_NAME, WEIGHT_SET_DIGEST, WEIGHT_TARGET
 from ocibuild.errors import BuildError
 from ocibuild.oci.compression import Compression, open_decompressor
 from ocibuild.oci.layer import LayerBlob
@@ -25,10 +26,6 @@ from ocibuild.oci.tree import remove_tree
 from ocibuild.run.extract import apply_layer
 from ocibuild.run.spec import BindMount
 
-ARTIFACT_TYPE = "application/vnd.cog.weight.v1"
-TARGET = "run.cog.weight.target"
-SET_DIGEST = "run.cog.weight.set-digest"
-NAME = "run.cog.weight.name"
 READY = ".cog/ready"
 
 BlobReader = Callable[[str], "bytes | Path | None"]
@@ -50,12 +47,13 @@ def weight_sets(index_bytes: bytes, read: BlobReader) -> list[WeightSet]:
     index = json.loads(index_bytes)
     out = []
     for entry in index.get("manifests", []):
-        if entry.get("artifactType") != ARTIFACT_TYPE:
+        if entry.get("artifactType") != WEIGHT_ARTIFACT_TYPE:
             continue
         manifest = json.loads(_bytes(read, entry["digest"]))
         annotations = manifest.get("annotations", {})
         layers = tuple(_layer(read, layer) for layer in manifest.get("layers", []))
-        out.append(WeightSet(annotations[NAME], annotations[TARGET], annotations[SET_DIGEST], layers))
+        names = (annotations[WEIGHT_NAME], annotations[WEIGHT_TARGET], annotations[WEIGHT_SET_DIGEST])
+        out.append(WeightSet(*names, layers))
     return out
 
 

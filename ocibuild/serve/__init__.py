@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ocibuild import progress
 from ocibuild.errors import UserInputError
 from ocibuild.oci.image import Image
 from ocibuild.oci.store import Store
@@ -107,7 +108,8 @@ def serve(
 
 
 def _announce(url: str) -> None:
-    print(f"ocibuild: serving on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    """The URL on stdout (the command's result); the hint through the reporter (silent with ``-q``)."""
+    progress.active().step(f"serving on {url} (Ctrl-C stops)")
     print(url, flush=True)
 
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
-
-sys.path.insert(0, str(REPO / "tests" / "registry"))
+from tests.helpers import REPO, seed_store
 
 
 def ocibuild(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -38,7 +36,7 @@ def _git(project: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def hello_project(tmp_path_factory, shared_cache) -> Path:
+def hello_project(tmp_path_factory) -> Path:
     """hello-world in a git checkout of its own, with an origin remote."""
     project = tmp_path_factory.mktemp("attest") / "hello"
     shutil.copytree(REPO / "examples" / "hello-world", project, ignore=shutil.ignore_patterns(".ocibuild"))
@@ -50,6 +48,13 @@ def hello_project(tmp_path_factory, shared_cache) -> Path:
     return project
 
 
+@pytest.fixture(scope="session")
+def attest_cache(shared_cache, tmp_path_factory) -> Path:
+    """The store of these tests, fresh for the session: they check the build memo and what it keeps (see
+    tests/conftest.py), so nothing an earlier run left may answer for them."""
+    return seed_store(shared_cache, tmp_path_factory.mktemp("attest-store"))
+
+
 def build(project: Path, cache: Path, layout: Path, *extra: str) -> Built:
     result = ocibuild("build", str(project), "-o", str(layout), "--cache-dir", str(cache), "-q", *extra)
     assert result.returncode == 0, result.stderr.decode()
@@ -58,21 +63,21 @@ def build(project: Path, cache: Path, layout: Path, *extra: str) -> Built:
 
 
 @pytest.fixture(scope="session")
-def attested(hello_project, shared_cache, tmp_path_factory) -> Built:
+def attested(hello_project, attest_cache, tmp_path_factory) -> Built:
     """The default build: SPDX SBOM and provenance beside the image."""
-    return build(hello_project, shared_cache, tmp_path_factory.mktemp("attested") / "layout")
+    return build(hello_project, attest_cache, tmp_path_factory.mktemp("attested") / "layout")
 
 
 @pytest.fixture(scope="session")
-def bare(hello_project, shared_cache, tmp_path_factory) -> Built:
+def bare(hello_project, attest_cache, tmp_path_factory) -> Built:
     """The same project built with no attestations."""
     layout = tmp_path_factory.mktemp("bare") / "layout"
-    return build(hello_project, shared_cache, layout, "--sbom", "none", "--no-provenance")
+    return build(hello_project, attest_cache, layout, "--sbom", "none", "--no-provenance")
 
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
-    from registry_helpers import need, start_registry
+    from tests.registry.registry_helpers import need, start_registry
 
     need("docker-registry", "skopeo")
     with start_registry(tmp_path_factory.mktemp("registry")) as reg:

@@ -50,6 +50,10 @@ def test_skopeo_still_reads_the_image_by_its_tag(attested):
         ["skopeo", "inspect", "--raw", f"oci:{attested.layout}:latest"], capture_output=True, check=True
     ).stdout
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == attested.digest
+    # containers/image takes an untagged oci:DIR only when index.json lists one manifest, whatever its type:
+    # the README and docs/attest.md say to name the tag (or build without attestations); this says when to update them.
+    untagged = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{attested.layout}"], capture_output=True, text=True)
+    assert untagged.returncode != 0 and "more than one image in oci" in untagged.stderr, untagged.stderr
 
 
 def test_sbom_command_prints_a_valid_spdx_document_from_the_layout(attested, tmp_path):
@@ -97,19 +101,19 @@ def test_provenance_command_prints_the_statement_of_the_build(attested):
     assert {d["sha256"] for d in lock["python"]["linux/amd64"]["distributions"]} <= resolved
 
 
-def test_unchanged_rebuild_writes_the_same_attestations(attested, shared_cache, tmp_path):
+def test_unchanged_rebuild_writes_the_same_attestations(attested, attest_cache, tmp_path):
     layout = tmp_path / "layout"
-    again = build(attested.project, shared_cache, layout)  # the build memo answers, attestations from the store
+    again = build(attested.project, attest_cache, layout)  # the build memo answers, attestations from the store
     assert again.digest == attested.digest
     assert (layout / "index.json").read_bytes() == (attested.layout / "index.json").read_bytes()
 
 
-def test_cyclonedx_on_request(attested, shared_cache, tmp_path):
+def test_cyclonedx_on_request(attested, attest_cache, tmp_path):
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
     layout = tmp_path / "layout"
-    built = build(attested.project, shared_cache, layout, "--sbom", "cyclonedx")
+    built = build(attested.project, attest_cache, layout, "--sbom", "cyclonedx")
     assert built.digest == attested.digest
     result = ocibuild("sbom", str(layout), "--format", "cyclonedx")
     assert result.returncode == 0, result.stderr
@@ -126,11 +130,11 @@ def test_a_layout_without_attestations_is_a_one_line_error(bare, tmp_path):
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr.decode()
 
 
-def test_tarball_carries_the_attestations_too(attested, shared_cache, tmp_path):
+def test_tarball_carries_the_attestations_too(attested, attest_cache, tmp_path):
     tarball = tmp_path / "image.tar"
-    built = build(attested.project, shared_cache, tmp_path / "layout", "--tarball", str(tarball))
+    built = build(attested.project, attest_cache, tmp_path / "layout", "--tarball", str(tarball))
     assert built.digest == attested.digest
-    result = ocibuild("provenance", str(tarball), "--cache-dir", str(shared_cache))
+    result = ocibuild("provenance", str(tarball), "--cache-dir", str(attest_cache))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["subject"][0]["digest"]["sha256"] == attested.digest.removeprefix("sha256:")
     if shutil.which("skopeo"):
@@ -140,13 +144,13 @@ def test_tarball_carries_the_attestations_too(attested, shared_cache, tmp_path):
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == attested.digest
 
 
-def test_weights_are_listed_with_their_sha256_and_layer(hello_project, shared_cache, tmp_path):
+def test_weights_are_listed_with_their_sha256_and_layer(hello_project, attest_cache, tmp_path):
     project = tmp_path / "weighted"
     shutil.copytree(hello_project, project, ignore=shutil.ignore_patterns(".git", ".ocibuild"))
     data = hashlib.sha256(b"seed").digest() * ((10 << 20) // 32 + 1)
     (project / "weights").mkdir()
     (project / "weights" / "model.bin").write_bytes(data)
-    result = ocibuild("build", str(project), "-o", str(tmp_path / "layout"), "--cache-dir", str(shared_cache), "-q")
+    result = ocibuild("build", str(project), "-o", str(tmp_path / "layout"), "--cache-dir", str(attest_cache), "-q")
     assert result.returncode == 0, result.stderr
     document = json.loads(ocibuild("sbom", str(tmp_path / "layout")).stdout)
     (weight,) = [p for p in document["packages"] if p["name"] == "/src/weights/model.bin"]
@@ -158,15 +162,15 @@ def test_weights_are_listed_with_their_sha256_and_layer(hello_project, shared_ca
 
 
 @pytest.mark.parametrize("fmt", ["oci", "docker"])
-def test_a_new_commit_with_the_same_files_gets_provenance_naming_it(hello_project, shared_cache, tmp_path, fmt):
+def test_a_new_commit_with_the_same_files_gets_provenance_naming_it(hello_project, attest_cache, tmp_path, fmt):
     from tests.attest.conftest import _git
 
     project = tmp_path / "copy"
     shutil.copytree(hello_project, project, ignore=shutil.ignore_patterns(".ocibuild"))
     options = ("--source-date-epoch", "1700000000", "--format", fmt)
-    first = build(project, shared_cache, tmp_path / "one", *options)
+    first = build(project, attest_cache, tmp_path / "one", *options)
     _git(project, "commit", "-q", "--allow-empty", "-m", "nothing changed")
-    second = build(project, shared_cache, tmp_path / "two", *options)
+    second = build(project, attest_cache, tmp_path / "two", *options)
     assert second.commit != first.commit
     if fmt == "docker":  # no annotations, so no revision in the image: the same digest
         assert second.digest == first.digest

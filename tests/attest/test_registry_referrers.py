@@ -31,11 +31,11 @@ def _digest(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def pushed(attested, registry, shared_cache, tmp_path_factory):
+def pushed(attested, registry, attest_cache, tmp_path_factory):
     """hello-world built and pushed with --push; its reference and digest."""
     ref = f"{registry.host}/attest/hello:v1"
     layout = tmp_path_factory.mktemp("pushed") / "layout"
-    built = build(attested.project, shared_cache, layout, "--push", "-t", ref)
+    built = build(attested.project, attest_cache, layout, "--push", "-t", ref)
     return ref, built
 
 
@@ -100,7 +100,7 @@ def test_an_unreachable_registry_is_a_failed_command(attested):
     assert result.returncode == 1 and result.stderr.decode().count("\n") == 1, result.stderr
 
 
-def test_a_registry_with_the_referrers_api_lists_them_itself(attested, registry, shared_cache, tmp_path):
+def test_a_registry_with_the_referrers_api_lists_them_itself(attested, registry, attest_cache, tmp_path):
     from tests.attest.referrers_proxy import ReferrersProxy
 
     with ReferrersProxy(registry.host) as api:
@@ -111,7 +111,7 @@ def test_a_registry_with_the_referrers_api_lists_them_itself(attested, registry,
             "-o",
             str(tmp_path / "layout"),
             "--cache-dir",
-            str(shared_cache),
+            str(attest_cache),
             "--push",
             "-t",
             ref,

@@ -122,9 +122,9 @@ def test_verify_requires_provenance_naming_the_image(bare, registry, keys):
     assert ocibuild("verify", ref, "--key", str(keys[1]), "--signature-only").returncode == 0
 
 
-def test_build_push_with_sign_key_signs(attested, registry, keys, shared_cache, tmp_path):
+def test_build_push_with_sign_key_signs(attested, registry, keys, attest_cache, tmp_path):
     ref = f"{registry.host}/signed/built:v1"
-    built = build(attested.project, shared_cache, tmp_path / "layout", "--push", "-t", ref, "--sign-key", str(keys[0]))
+    built = build(attested.project, attest_cache, tmp_path / "layout", "--push", "-t", ref, "--sign-key", str(keys[0]))
     assert built.digest == attested.digest
     assert ocibuild("verify", ref, "--key", str(keys[1])).returncode == 0
 

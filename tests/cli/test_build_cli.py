@@ -192,10 +192,10 @@ def test_an_output_folder_that_is_not_a_layout_is_refused_and_left_intact(projec
 
 @pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_an_edited_blob_of_an_earlier_output_never_reaches_a_later_build(
-    project: Path, tmp_path: Path, shared_cache: Path
+    project: Path, tmp_path: Path, fresh_store: Path
 ):
     first = tmp_path / "first"
-    args = (str(project), "--cache-dir", str(shared_cache), "--source-date-epoch", "0", "-q")
+    args = (str(project), "--cache-dir", str(fresh_store), "--source-date-epoch", "0", "-q")
     assert ocibuild(*args, "-o", str(first)).returncode == 0
     for blob in (first / "blobs" / "sha256").iterdir():
         blob.chmod(0o644)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ocibuild.oci import Entry, Store
-from ocibuild.oci.layer import cached_layer
+from ocibuild.oci import Compression, Entry, Store
+from ocibuild.oci.layer import LayerRecipe, cached_layer
 
 
 def test_cached_layer_is_built_once_then_served_from_the_store(tmp_path: Path):
@@ -25,6 +25,21 @@ def test_cached_layer_is_built_once_then_served_from_the_store(tmp_path: Path):
     second = cached_layer("k1", entries, store)
     assert first == second and len(calls) == 1
     assert store.stats.key_hits == 1 and store.stats.key_misses == 1
+
+
+def test_a_recipe_looks_its_layer_up_once(tmp_path: Path):
+    """``materialise`` asks the store once; ``make``, for a layer ``cached`` just missed, does not ask again."""
+    store = Store(tmp_path)
+    recipe = LayerRecipe("k1", lambda stack: [Entry.file("a", b"a")], 5)
+    layer = recipe.materialise(store, Compression.GZIP)
+    assert (store.stats.key_hits, store.stats.key_misses, store.stats.blobs_written) == (0, 1, 1)
+    assert recipe.materialise(store, Compression.GZIP) == layer
+    assert (store.stats.key_hits, store.stats.key_misses, store.stats.blobs_written) == (1, 1, 1)
+    other = LayerRecipe("k2", lambda stack: [Entry.file("b", b"b")])
+    assert other.cached(store, Compression.ZSTD) is None
+    made = other.make(store, Compression.ZSTD)
+    assert (store.stats.key_hits, store.stats.key_misses) == (1, 2)
+    assert other.cached(store, Compression.ZSTD) == made
 
 
 def test_a_record_whose_blob_vanished_or_is_corrupt_is_rebuilt(tmp_path: Path):

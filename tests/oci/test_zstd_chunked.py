@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -153,8 +152,6 @@ def test_crc64_matches_go_iso():
 
 # --- podman partial pulls ----------------------------------------------------------------------------------------
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
 
 def _podman(storage: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(storage / "storage.conf"))
@@ -187,12 +184,10 @@ def _files(seed: int, count: int, size: int) -> dict[str, bytes]:
 @pytest.mark.skipif(not shutil.which("podman") or not shutil.which("docker-registry"), reason="needs podman, registry")
 @pytest.mark.skipif(os.geteuid() != 0, reason="podman overlay storage as root")
 def test_podman_partial_pull_fetches_only_new_files(tmp_path):
-    sys.path.insert(0, str(SCRIPTS))
-    from count_proxy import CountingProxy
-    from registry import start_registry
-
     from ocibuild.oci import ImageConfig, build_image
     from ocibuild.registry.push_image import push
+    from scripts.count_proxy import CountingProxy
+    from scripts.registry import start_registry
 
     store = Store(tmp_path / "store")
     shared = _files(1, 24, 64 << 10)  # incompressible: bytes fetched track the files fetched

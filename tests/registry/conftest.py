@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from registry_helpers import PASSWORD, USER, need, start_registry
-
 from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, write_layer
 from ocibuild.oci.mediatypes import ImageFormat
+from tests.registry.registry_helpers import PASSWORD, USER, need, start_registry
 
 
 @pytest.fixture(scope="session")

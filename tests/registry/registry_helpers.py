@@ -6,17 +6,13 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-from fault_proxy import FaultProxy  # noqa: E402
-from registry import start_registry  # noqa: E402
+from scripts.fault_proxy import FaultProxy
+from scripts.registry import start_registry
 
 __all__ = ["FaultProxy", "start_registry"]
 

@@ -7,11 +7,11 @@ import json
 import time
 
 import pytest
-from registry_helpers import PASSWORD, USER, remote_digest
-from token_gate import TokenGate
 
 from ocibuild.errors import BuildError
 from ocibuild.registry import Credentials, Recorder, pull, push
+from tests.registry.registry_helpers import PASSWORD, USER, remote_digest
+from tests.registry.token_gate import TokenGate
 
 pytestmark = pytest.mark.integration
 

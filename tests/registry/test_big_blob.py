@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from registry_helpers import remote_digest, start_registry
+
+from tests.registry.registry_helpers import remote_digest, start_registry
 
 pytestmark = pytest.mark.integration
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from registry_helpers import FaultProxy, blob_files, copy_to_layout, remote_tags, start_registry
 
 from ocibuild.errors import BuildError
 from ocibuild.registry import Recorder, push
+from tests.registry.registry_helpers import FaultProxy, blob_files, copy_to_layout, remote_tags, start_registry
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from registry_helpers import PASSWORD, USER, start_registry
 
 import ocibuild.oci.layer as layer_module
 import ocibuild.run.buildrun as buildrun
@@ -32,7 +31,9 @@ from ocibuild.registry import Credentials, Recorder, push
 from ocibuild.registry.known import KnownBlobs
 from ocibuild.registry.layer_cache import CacheEntryError, LayerCache, cache_tag, entry_manifest, parse_entry
 from ocibuild.reproducible import verify_reproducible
-from tests.reproducible.conftest import EXAMPLES, copy_project, seed_store
+from tests.helpers import seed_store
+from tests.registry.registry_helpers import PASSWORD, USER, start_registry
+from tests.reproducible.conftest import EXAMPLES, copy_project
 
 SDE = 1_700_000_000
 pytestmark = pytest.mark.integration

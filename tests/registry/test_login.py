@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from registry_helpers import PASSWORD, USER, skopeo
-from token_gate import TokenGate
 
 from ocibuild.registry import Recorder, pull, push
+from tests.registry.registry_helpers import PASSWORD, USER, skopeo
+from tests.registry.token_gate import TokenGate
 
 pytestmark = pytest.mark.integration
 

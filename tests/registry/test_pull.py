@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from registry_helpers import FaultProxy
 
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.oci import (
@@ -25,6 +24,7 @@ from ocibuild.oci import (
 from ocibuild.oci.descriptor import Platform
 from ocibuild.oci.mediatypes import ImageFormat
 from ocibuild.registry import Recorder, pull, push
+from tests.registry.registry_helpers import FaultProxy
 
 pytestmark = pytest.mark.integration
 

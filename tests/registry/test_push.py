@@ -6,13 +6,20 @@ import json
 import subprocess
 
 import pytest
-from registry_helpers import blob_files, copy_to_layout, layout_manifest_digest, need, remote_digest, remote_tags
 
 from ocibuild.oci import build_index
 from ocibuild.oci.descriptor import Platform
 from ocibuild.oci.mediatypes import DOCKER_MANIFEST, ImageFormat
 from ocibuild.outputs import format_refs, write_digest_file, write_image_refs
 from ocibuild.registry import Recorder, push
+from tests.registry.registry_helpers import (
+    blob_files,
+    copy_to_layout,
+    layout_manifest_digest,
+    need,
+    remote_digest,
+    remote_tags,
+)
 
 pytestmark = pytest.mark.integration
 

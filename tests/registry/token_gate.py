@@ -9,16 +9,12 @@ import json
 import re
 import secrets
 import socket
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-from fault_proxy import FaultProxy, read_head
+from scripts.fault_proxy import FaultProxy, read_head
 
 _REPO_PATH = re.compile(r"^/v2/(.+?)/(blobs|manifests|tags)/")
 

@@ -94,22 +94,6 @@ def digest_of(result: subprocess.CompletedProcess[str]) -> str:
     return RESULT.match(lines[-1]).group("digest")
 
 
-def seed_store(src: Path, dest: Path, parts: tuple[str, ...] = ("debs", "wheels", "debian")) -> Path:
-    """A new store at ``dest`` holding only the downloaded inputs of ``src`` (hard links): no layers, no keys."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        if (src / part).is_dir():
-            shutil.copytree(src / part, dest / part, copy_function=_link_or_copy)
-    return dest
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

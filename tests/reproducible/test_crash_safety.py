@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from ocibuild.oci import read_layout
-from tests.reproducible.conftest import base_env, check_store, copy_project, digest_of, ocibuild, seed_store
+from tests.helpers import seed_store
+from tests.reproducible.conftest import base_env, check_store, copy_project, digest_of, ocibuild
 
 KILLS = 20
 SEED = 1234

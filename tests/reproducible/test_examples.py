@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import seed_store
 from tests.reproducible.conftest import (
     EXAMPLES,
     EXTRA_ARGS,
@@ -23,7 +24,6 @@ from tests.reproducible.conftest import (
     digest_of,
     example_names,
     ocibuild,
-    seed_store,
 )
 
 LOCK = "ocibuild.lock"

@@ -48,4 +48,5 @@ def test_noop_rebuild_writes_nothing_and_one_changed_line_rebuilds_only_the_code
     assert [_layer_names(changed)[i] for i in differing] == ["code"], differing
     assert changed.config_bytes != before.config_bytes and changed.digest != before.digest
     assert store.stats.blobs_written == 1, store.stats  # the new code layer, nothing else
+    assert store.stats.key_misses == 1, store.stats  # and the store was asked for it once
     assert _blob_files(root) - blobs_before == {changed.layers[differing[0]].digest.split(":", 1)[1]}

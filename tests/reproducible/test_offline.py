@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reproducible.conftest import REPO, copy_project, ocibuild, seed_store
+from tests.helpers import seed_store
+from tests.reproducible.conftest import REPO, copy_project, ocibuild
 
 BASE_LOCK = REPO / "base-images" / "bookworm-py3.11.lock.json"
 

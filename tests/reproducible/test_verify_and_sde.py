@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from ocibuild.cog.build import BuildOptions, build_project
+from ocibuild.cog.build import BuildOptions
 from ocibuild.errors import BuildError
-from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, write_layer
+from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, read_layout, write_layer
 from ocibuild.reproducible import describe_difference, verify_reproducible
 from ocibuild.sde import resolve_source_date_epoch
-from tests.reproducible.conftest import base_env, copy_project, digest_of, ocibuild, seed_store
+from tests.helpers import seed_store
+from tests.reproducible.conftest import base_env, copy_project, digest_of, ocibuild
 
 
 @pytest.mark.integration
@@ -106,11 +108,28 @@ def test_default_source_date_epoch_is_the_last_commit_time_else_zero(warm_hello,
     assert resolve_source_date_epoch(7, project) == 7
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
 
-    result = build_project(project / "cog.yaml", BuildOptions(store=Store(seed_store(warm_store, tmp_path / "s"))))
-    assert result.source_date_epoch == 1641092645
-    config = json.loads(result.target.config_bytes)
+    calls = _noting_git(tmp_path / "bin")
+    env = base_env(PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "image"
+    built = ocibuild(str(project), "--cache-dir", str(seed_store(warm_store, tmp_path / "s")), "-o", str(out), env=env)
+    image = read_layout(out)
+    assert digest_of(built) == image.digest
+    config = json.loads(image.config_bytes)
     assert config["created"].startswith("2022-01-02T03:04:05")
     assert {h["created"] for h in config["history"]} == {config["created"]}
+    assert [c for c in calls.read_text().splitlines() if " log " in c] == [f"-C {project} log -1 --format=%ct"], (
+        "one build reads the commit time once (the build memo's key and the build share it)"
+    )
+
+
+def _noting_git(bin_dir: Path) -> Path:
+    """A ``git`` in ``bin_dir`` that notes its arguments in the returned file, then runs the real one."""
+    real, calls = shutil.which("git"), bin_dir / "calls.txt"
+    assert real is not None
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    return calls
 
 
 def test_git_is_optional(tmp_path: Path, monkeypatch):

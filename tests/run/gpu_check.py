@@ -1,6 +1,6 @@
 """Device check for ``--gpus all`` (run it on a machine with an NVIDIA GPU; pytest does not collect it).
 
-    python tests/run/gpu_check.py [runtime ...]     # runtimes: auto (default), runc, unshare
+    python -m tests.run.gpu_check [runtime ...]     # from the repository root; runtimes: auto (default), runc, unshare
 
 An image of a few symlinks, run with the host's /usr/bin, /usr/lib and Python bound read-only, must see the
 GPU through ``run_image(..., gpus=True)``: ``nvidia-smi -L``, then CUDA from Python (torch when the host's
@@ -13,8 +13,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ocibuild.oci import Compression, Entry, ImageConfig, Store, build_image, write_layer
 from ocibuild.run import run_image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import json
@@ -128,6 +129,7 @@ class Server:
             env=full_env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends the worker too, even one still in setup
         )
         self.client = Client(self.port)
 
@@ -154,9 +156,9 @@ class Server:
 
     def stop(self) -> None:
         self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the server and its worker (same group)
+        self.process.wait(10)
         self._log.close()
         self.log_path.unlink(missing_ok=True)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.runner.harness import RUNNER_ROOT, Client
+from tests.runner.harness import Client
 
 STUBS = ["predict.py:Predictor", "predict.py:AsyncPredictor"]
 STAGE_S = 60
@@ -115,7 +114,6 @@ def test_cancel_while_an_output_uploads(start_server, stalling, stub, stage):
 
 def test_a_result_already_on_its_way_loses_to_an_acknowledged_cancel():
     """The worker may report success just as the server answers a cancel with 200: the prediction is canceled."""
-    sys.path.insert(0, str(RUNNER_ROOT))
     from cog.server.predictions import Prediction, Request
     from cog.server.protocol import Result
     from cog.server.supervisor import Supervisor

@@ -6,14 +6,9 @@ import ctypes
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
-
-from tests.runner.harness import RUNNER_ROOT
-
-sys.path.insert(0, str(RUNNER_ROOT))
 
 from cog import gpu, gpucheck
 

@@ -177,12 +177,17 @@ def test_setup_failure_503_says_setup_failed(start_server):
 
 def test_while_draining_503_says_the_runner_is_shutting_down(start_server):
     server = start_server("echo")
-    slow = threading.Thread(target=lambda: Client(server.port).predict({"prompt": "a", "mode": "slow", "scale": 2}))
+    slow = threading.Thread(target=lambda: Client(server.port).predict({"prompt": "a", "mode": "slow", "scale": 3}))
     slow.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while server.client.get("/health-check").json["status"] != "BUSY":  # the slow one holds the slot
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     server.signal(signal.SIGTERM)
-    time.sleep(0.3)
     reply = Client(server.port, timeout=5).predict({"prompt": "b"})
+    while reply.status == 409 and time.monotonic() < deadline:  # busy, until the server has taken the signal
+        time.sleep(0.02)
+        reply = Client(server.port, timeout=5).predict({"prompt": "b"})
     slow.join(10)
     assert reply.status == 503
     assert reply.json == {"error": "The runner is shutting down and accepts no new predictions.", "status": "failed"}

@@ -51,7 +51,7 @@ def test_sigterm_drains_the_running_prediction_then_exits(start_server):
         )
     )
     thread.start()
-    time.sleep(0.2)
+    _wait_busy(server)  # the prediction holds the slot: SIGTERM must let it finish
     server.signal(signal.SIGTERM)
     thread.join(10)
     assert result["r"].json["status"] == "succeeded"
@@ -163,3 +163,28 @@ def _state(pid: int) -> str:
             return handle.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "gone"
+
+
+def test_stopping_a_server_in_setup_leaves_no_worker(start_server, tmp_path):
+    """The harness ends the server's whole process group: a worker still in a long setup() dies with it."""
+    (tmp_path / "predict.py").write_text(
+        "import time\nfrom cog import BasePredictor\n\n\nclass Predictor(BasePredictor):\n"
+        "    def setup(self):\n        time.sleep(120)\n\n    def predict(self) -> str:\n        return 'x'\n"
+    )
+    server = start_server(str(tmp_path), wait=("STARTING",))
+    workers = _children(server.process.pid)
+    deadline = time.monotonic() + 10
+    while not workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+        workers = _children(server.process.pid)
+    assert workers, "the server started no worker"
+    server.stop()
+    for pid in workers:
+        assert _state(pid) in ("gone", "Z"), f"worker {pid} outlived its server"
+
+
+def _wait_busy(server, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while server.client.get("/health-check").json["status"] != "BUSY":
+        assert time.monotonic() < deadline, "the prediction never started"
+        time.sleep(0.02)

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sys
-
-from tests.runner.harness import RUNNER_ROOT
-
-sys.path.insert(0, str(RUNNER_ROOT))
 
 from cog.server.outputs import FileEncoder, to_json
 from cog.types import Secret

@@ -9,11 +9,8 @@ import sys
 
 import pytest
 
-from tests.runner.harness import RUNNER_ROOT, Server
-
-sys.path.insert(0, str(RUNNER_ROOT))
-
 import cog
+from tests.runner.harness import RUNNER_ROOT, Server
 
 SDK_NAMES = [
     "BasePredictor", "BaseRunner", "Input", "Path", "File", "URLFile", "URLPath", "Secret", "ConcatenateIterator",
@@ -169,13 +166,14 @@ def test_suppress_output_silences_python_fd_and_child_output(start_server, tmp_p
 
 def test_runner_imports_only_the_standard_library():
     check = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import sys;"
         "import cog, cog.server.http, cog.server.worker, cog.weights, cog.gpu;"
         "import cog.coder, cog.mode, cog.suppress_output, cog.server.introspect;"
         "bad = sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'cog', '__main__'});"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-S", "-c", check, str(RUNNER_ROOT)], capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(RUNNER_ROOT)}
+    result = subprocess.run([sys.executable, "-S", "-c", check], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

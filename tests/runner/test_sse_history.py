@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 import pytest
 
-from tests.runner.harness import RUNNER_ROOT, Client, with_generated_schema
+from tests.runner.harness import Client, with_generated_schema
 from tests.runner.test_sse import _events
 
 SSE = {"Accept": "text/event-stream"}
@@ -67,7 +66,6 @@ def test_capacity_zero_disables_replay_but_live_events_flow(start_server, direct
 
 
 def test_a_client_that_falls_too_far_behind_gets_a_lagged_error():
-    sys.path.insert(0, str(RUNNER_ROOT))
     from cog.server.app import SSE_LAG_LIMIT, Application, Schema
     from cog.server.predictions import Prediction, Request
 

@@ -12,17 +12,13 @@ import os
 import random
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from safetensors import TensorSpec, deserialize, serialize_file
 
-from tests.runner.harness import RUNNER_ROOT
-
-sys.path.insert(0, str(RUNNER_ROOT))
-
 from cog import gpu, weights
+from tests.runner.harness import RUNNER_ROOT
 
 LIBRARY_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
                   "I32": "int32", "I8": "int8", "U8": "uint8", "BOOL": "bool"}  # fmt: skip

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import socket
 
 import pytest
 
 from ocibuild.cli import main
 from ocibuild.errors import UserInputError
-from ocibuild.serve import Listen, open_proxy
+from ocibuild.progress import Reporter, use
+from ocibuild.serve import Listen, _announce, open_proxy
 from ocibuild.serve.command import title_for
 from tests.helpers import REPO
 
@@ -33,6 +35,15 @@ def test_a_taken_port_is_a_user_error():
         port = taken.getsockname()[1]
         with pytest.raises(UserInputError, match=f"-p 127.0.0.1:{port}: cannot listen"):
             open_proxy(Listen("127.0.0.1", port), 1, playground=True, title="x")
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_url_is_the_result_and_the_hint_is_quiet_with_q(capsys, quiet):
+    hints = io.StringIO()
+    with use(Reporter(quiet=quiet, stream=hints, mode="plain")):
+        _announce("http://127.0.0.1:8393/")
+    assert capsys.readouterr().out == "http://127.0.0.1:8393/\n"
+    assert ("serving on http://127.0.0.1:8393/ (Ctrl-C stops)" in hints.getvalue()) != quiet, hints.getvalue()
 
 
 def test_page_title_is_the_project_name():

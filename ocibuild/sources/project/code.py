@@ -129,11 +129,6 @@ def walk_project(
     return found
 
 
-def code_files(project_dir: Path, *, exclude_paths: Iterable[str] = ()) -> list[str]:
-    """The relative paths (directories, files, symlinks) the code layer holds, sorted."""
-    return [entry.rel for entry in walk_project(project_dir, exclude_paths=exclude_paths)]
-
-
 def code_recipe(
     project_dir: Path,
     store: Store,

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from ocibuild.cogimage import WEIGHT_ARTIFACT_TYPE, WEIGHT_NAME, WEIGHT_SET_DIGEST, WEIGHT_TARGET
 from ocibuild.oci.canonical import canonical_json
 from ocibuild.oci.compression import Compression
 from ocibuild.oci.descriptor import Descriptor, Platform
@@ -23,13 +24,8 @@ from ocibuild.oci.store import Store
 from ocibuild.sources.project.fingerprint import ReadStats
 from ocibuild.sources.project.weights import PackedLayer, WeightSet, pack_weights
 
-ARTIFACT_TYPE = "application/vnd.cog.weight.v1"
 CONFIG_MEDIA_TYPE = "application/vnd.cog.weight.config.v1+json"
-NAME = "run.cog.weight.name"
-TARGET = "run.cog.weight.target"
-SET_DIGEST = "run.cog.weight.set-digest"
 SIZE_UNCOMPRESSED = "run.cog.weight.size.uncompressed"
-WEIGHTS_JSON_PATH = ".cog/weights.json"
 UNKNOWN_PLATFORM = Platform("unknown", "unknown")
 
 
@@ -79,12 +75,12 @@ def managed_weights_artifacts(
                 sha256_digest(manifest),
                 len(manifest),
                 annotations={
-                    NAME: weight.name,
-                    SET_DIGEST: digest,
+                    WEIGHT_NAME: weight.name,
+                    WEIGHT_SET_DIGEST: digest,
                     SIZE_UNCOMPRESSED: str(sum(size for _, _, size, _ in files)),
                 },
                 platform=UNKNOWN_PLATFORM,
-                artifact_type=ARTIFACT_TYPE,
+                artifact_type=WEIGHT_ARTIFACT_TYPE,
             )
         )
         summary.append({"name": weight.name, "target": weight.target, "setDigest": digest})
@@ -106,9 +102,9 @@ def _manifest(weight: WeightSet, digest: str, config: bytes, packed: list[Packed
         {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "artifactType": ARTIFACT_TYPE,
+            "artifactType": WEIGHT_ARTIFACT_TYPE,
             "config": Descriptor(CONFIG_MEDIA_TYPE, sha256_digest(config), len(config)).to_dict(),
             "layers": layers,
-            "annotations": {NAME: weight.name, TARGET: weight.target, SET_DIGEST: digest},
+            "annotations": {WEIGHT_NAME: weight.name, WEIGHT_TARGET: weight.target, WEIGHT_SET_DIGEST: digest},
         }
     )

@@ -11,24 +11,20 @@ import json
 import os
 import re
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ocibuild.cogimage import TORCH_FAMILY
 from ocibuild.errors import BuildError, UserInputError
 from ocibuild.sources.python.requirements import Requirements, normalize_name
 from ocibuild.sources.python.tags import best_wheel, wheel_rank
 from ocibuild.sources.python.target import PythonTarget
 from ocibuild.sources.python.uv import UvError, UvNetworkError, run_uv, uv_version
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 LOCK_FORMAT = 1
-TORCH_FAMILY = frozenset({"torch", "torchvision", "torchaudio"})
 PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 _HASH = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
 
@@ -36,7 +32,7 @@ _HASH = re.compile(r"--hash[=\s]+sha256:([0-9a-fA-F]{64})")
 def torch_backend(reqs: Requirements, torch_index_suffix: str | None, find_links: Sequence[str] = ()) -> str | None:
     """The PyTorch index suffix to apply: only when torch is required, no PyTorch index was named and no local
     wheel folder (``--find-links``) supplies the builds."""
-    if not torch_index_suffix or not (reqs.names & TORCH_FAMILY):
+    if not torch_index_suffix or not (reqs.names.intersection(TORCH_FAMILY)):
         return None
     if reqs.find_links or find_links:
         return None

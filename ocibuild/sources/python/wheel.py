@@ -12,9 +12,7 @@ import configparser
 import csv
 import hashlib
 import io
-import os
 import posixpath
-import shutil
 import zipfile
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
@@ -213,21 +211,3 @@ def wheel_entries(zf: zipfile.ZipFile, wheel: Path, target: PythonTarget) -> lis
         return _Installer(zf, wheel, target).install()
     except (zipfile.BadZipFile, UnicodeDecodeError, configparser.Error) as exc:
         raise BuildError(f"{wheel.name}: not a valid wheel ({exc})") from None
-
-
-def install_wheel(wheel: Path, root: Path, target: PythonTarget) -> None:
-    """Unpack ``wheel`` into the image tree ``root`` as an installer would for ``target``."""
-    try:
-        zf = zipfile.ZipFile(wheel)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise BuildError(f"{wheel.name}: not a valid wheel ({exc})") from None
-    with zf:
-        for entry in wheel_entries(zf, wheel, target):
-            dest = root / entry.path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if entry.opener is not None:
-                with entry.opener() as source, open(dest, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-            else:
-                dest.write_bytes(entry.data or b"")
-            os.chmod(dest, entry.mode)

@@ -15,6 +15,7 @@ import requests
 from ocibuild.oci.store import Store
 from ocibuild.sources import debian
 from ocibuild.sources.debian.fixups import ld_cache_supported
+from tests.helpers import seed_store
 
 from .conftest import CACHE, can_run_rootfs, extract_layers, run_in
 
@@ -67,9 +68,10 @@ def test_a_manylinux_numpy_wheel_imports(deb_store: Store, tmp_path: Path) -> No
 def test_the_lock_gives_the_same_layer_offline_and_warm_builds_hit_the_store(
     deb_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, (first,) = _layers("3.11", deb_store)
+    online = Store(seed_store(deb_store.root, tmp_path / "online"))  # the layer is made here, never found
+    _, (first,) = _layers("3.11", online)
     fresh = Store(tmp_path / "fresh")
-    shutil.copytree(deb_store.root / "debs", fresh.root / "debs", copy_function=os.link)
+    shutil.copytree(online.root / "debs", fresh.root / "debs", copy_function=os.link)
 
     def offline(*args, **kwargs):
         raise AssertionError("a build from a lock with the .debs in the store must not touch the network")
@@ -95,8 +97,9 @@ def test_arm64_base_builds_from_the_arm64_archive(deb_store: Store) -> None:
 def test_extra_ca_certificates_join_the_bundle(deb_store: Store, tmp_path: Path) -> None:
     pem = tmp_path / "corp.pem"
     pem.write_text("-----BEGIN CERTIFICATE-----\nQ09SUA==\n-----END CERTIFICATE-----\n")
-    _, (plain,) = _layers("3.11", deb_store)
-    _, (with_ca,) = _layers("3.11", deb_store, extra_ca_certs=[pem])
+    store = Store(seed_store(deb_store.root, tmp_path / "store"))  # both layers made here: the CA is in the key
+    _, (plain,) = _layers("3.11", store)
+    _, (with_ca,) = _layers("3.11", store, extra_ca_certs=[pem])
     assert with_ca.digest != plain.digest
     with tarfile.open(with_ca.path) as tar:
         bundle = tar.extractfile("etc/ssl/certs/ca-certificates.crt").read()  # type: ignore[union-attr]

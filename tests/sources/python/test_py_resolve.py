@@ -144,7 +144,8 @@ def test_torch_gpu_layers_download_and_build(tmp_path: Path, store: Store) -> No
     assert "python: torch==2.9.1" in names and "python: nvidia-cudnn-cu12==" in " ".join(names)
 
 
-def test_a_shared_wheel_shares_its_layer_across_projects(tmp_path: Path, store: Store) -> None:
+def test_a_shared_wheel_shares_its_layer_across_projects(tmp_path: Path, fresh_store: Path) -> None:
+    store = Store(fresh_store)  # the layers are made here, by this ocibuild, not found from an earlier run
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for root, text in (
         (a, "numpy==2.4.6\nrequests==2.34.2\n"),

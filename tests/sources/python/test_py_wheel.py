@@ -1,8 +1,10 @@
-"""Installing a wheel into an image tree: paths, scripts, shebangs, RECORD, no byte-code."""
+"""Installing a wheel into an image tree, as a build does (its layer, unpacked): paths, scripts, shebangs, RECORD,
+no byte-code."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -10,10 +12,21 @@ from pathlib import Path
 import pytest
 
 from ocibuild.errors import BuildError
-from ocibuild.sources.python import PythonTarget
-from ocibuild.sources.python.wheel import install_wheel
+from ocibuild.oci.store import Store
+from ocibuild.sources.python import PythonTarget, python_layers
+from tests.sources.python.conftest import unpack_layers
 
 SITE = "usr/local/lib/python3.11/dist-packages"
+
+
+def install_wheel(wheel: Path, root: Path, target: PythonTarget) -> Path:
+    """``wheel`` installed into ``root`` as a build installs it: the layer of a lock naming it, unpacked."""
+    data = wheel.read_bytes()
+    name, version = wheel.name.split("-")[:2]
+    dist = {"name": name, "version": version, "kind": "wheel", "filename": wheel.name, "path": wheel.name}
+    dist |= {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    store = Store(root.with_name(root.name + "-store"))
+    return unpack_layers(python_layers({"distributions": [dist]}, target, store, 0, project_dir=wheel.parent), root)
 
 
 def test_install_places_files_and_rewrites_scripts(tmp_path: Path, make_wheel) -> None:
