@@ -53,6 +53,8 @@ class BuildOptions:
     platforms: Sequence[Platform] = (Platform("linux", "amd64"),)
     format: ImageFormat = ImageFormat.OCI
     compression: Compression = Compression.GZIP
+    max_layer_size: int | None = None
+    """Split each large wheel's layer by path into layers of at most this many bytes of files (None: no split)."""
     weights_threshold: int = WEIGHTS_THRESHOLD
     update_lock: bool = False
     offline: bool = False
@@ -294,7 +296,9 @@ def _platform_plan(
     project_dir = loaded.project_dir
     lower += [
         LayerStep(group.name, group.created_by, PINNED, recipe)
-        for group, recipe in python_recipes(inputs.python, target, store, PINNED_EPOCH, project_dir=project_dir)
+        for group, recipe in python_recipes(
+            inputs.python, target, store, PINNED_EPOCH, project_dir=project_dir, max_layer_size=options.max_layer_size
+        )
     ]
     lower.append(
         LayerStep("runner", "ocibuild: bundled Cog runner", PINNED, runner_recipe(target.site_packages, PINNED_EPOCH))
