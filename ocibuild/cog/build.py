@@ -321,7 +321,8 @@ no stray bytecode of the toolbox or the standard library lands in a build.run la
 
 
 def plan_project(cog_yaml: Path, options: BuildOptions) -> Plan:
-    """The plan ``build_project`` would carry out (resolving, but writing nothing; ``ocibuild plan``)."""
+    """The plan ``build_project`` would carry out (resolving, but writing nothing; ``ocibuild plan``). With
+    ``max_layer_size`` it fetches the large wheels into the store: their file lists decide how many parts they make."""
     loaded = load_project(cog_yaml, options)
     options = dataclasses.replace(options, schema_in_image=False)  # a plan builds nothing
     return make_plan(loaded, resolve(loaded, options), options)[0]
