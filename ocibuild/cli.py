@@ -18,6 +18,11 @@ from ocibuild.errors import OcibuildError, UserInputError
 from ocibuild.oci import Compression, ImageFormat, Platform, Store
 from ocibuild.oci.store import OfflineError, StoreInUseError, default_cache_dir
 from ocibuild.progress import MODES, Reporter, active, use
+from ocibuild.sizes import parse_size
+
+MAX_LAYER_SIZE_HELP = (
+    "split each large wheel's layer by path into layers of at most SIZE bytes of files (e.g. 256M; default: no split)"
+)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -80,6 +85,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression"
     )
+    build.add_argument("--max-layer-size", default=None, help=MAX_LAYER_SIZE_HELP)
     build.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
     build.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
     build.add_argument(
@@ -127,6 +133,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--source-date-epoch", type=int, help="as for build")
     plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression")
+    plan.add_argument("--max-layer-size", default=None, help=MAX_LAYER_SIZE_HELP)
     plan.add_argument(
         "--cache-repo",
         default=os.environ.get("OCIBUILD_CACHE_REPO") or None,
@@ -305,6 +312,13 @@ def _platforms(values: list[str]) -> list[Platform]:
         raise UserInputError(f"--platform: {exc}") from None
 
 
+def _max_layer_size(value: str | None) -> int | None:
+    try:
+        return parse_size(value) if value is not None else None
+    except ValueError as exc:
+        raise UserInputError(f"--max-layer-size {value}: {exc}") from None
+
+
 def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
     from ocibuild.cog.build import BuildOptions
     from ocibuild.run import parse_secret_arg
@@ -318,6 +332,7 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
         platforms=_platforms(args.platform),
         format=ImageFormat(getattr(args, "format", "oci")),
         compression=Compression(args.compression),
+        max_layer_size=_max_layer_size(args.max_layer_size),
         update_lock=args.update_lock,
         offline=args.offline,
         locked=args.locked,
@@ -450,6 +465,8 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path, source_dat
         "source_date_epoch": source_date_epoch,
         "find_links": list(args.find_links),
     }
+    if args.max_layer_size is not None:
+        options["max_layer_size"] = _max_layer_size(args.max_layer_size)
     if args.openapi_schema is not None:
         try:
             options["openapi_schema"] = hashlib.sha256(args.openapi_schema.read_bytes()).hexdigest()

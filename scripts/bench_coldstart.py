@@ -1,19 +1,22 @@
 """Benchmark: what a node waits for. Push images to a local registry, then time ``podman pull`` into fresh storage.
 
-For each compression (gzip, zstd, zstd:chunked) and each layout it pulls model A into a fresh overlay store (a
+For each compression (gzip, zstd, zstd:chunked), each split (``--max-layer-size``: ``none`` or a size) and each
+layout it pulls model A into a fresh overlay store (a
 cold node), then model B, which shares torch with A but has other code and was built at another commit (a node
 that already runs A). Layouts:
 
-- ``ocibuild``: the example as ocibuild builds it (torch in its own pinned layer, other wheels, runner, code);
+- ``ocibuild``: the example as ocibuild builds it (torch in its own pinned layer, other wheels, runner, code; with
+  a split size, torch's layer split by path into parts of at most that many bytes of files);
 - ``cog``: the same content laid out as Cog does: every Python package in one layer, stamped with the build's
   time (Docker layers carry install-time mtimes, so two builds never share it); built here from ocibuild's
-  layers.
+  layers (unsplit builds only).
 
 Bytes are counted by a TCP proxy between podman and the registry (everything podman downloads); podman's store
 has partial pulls enabled (``enable_partial_images``), which only zstd:chunked layers use.
 
     python scripts/bench_coldstart.py [--example examples/torch-cpu] [--find-links DIR] [--work DIR]
-        [--compressions gzip,zstd,zstd:chunked] [--layouts ocibuild,cog] [--json FILE]
+        [--compressions gzip,zstd,zstd:chunked] [--splits none,256M] [--layouts ocibuild,cog] [--rounds N]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -77,9 +80,10 @@ def make_models(example: Path, work: Path) -> dict[str, Path]:
     return models
 
 
-def build(model: Path, compression: str, out: Path, cache: Path, find_links: str, sde: int) -> Image:
+def build(model: Path, compression: str, split: str, out: Path, cache: Path, find_links: str, sde: int) -> Image:
     cmd = [*OCIBUILD, "build", str(model), "--compression", compression, "--cache-dir", str(cache), "-q"]
     cmd += ["-o", str(out), "--find-links", find_links, "--source-date-epoch", str(sde)]
+    cmd += [] if split == "none" else ["--max-layer-size", split]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     image = read_layout(out)
     assert isinstance(image, Image)
@@ -160,9 +164,15 @@ def timed_pull(storage: Path, ref: str, proxy: CountingProxy) -> dict[str, float
 
 
 def _median(pulls: list[dict]) -> dict:
-    """The median time over rounds (bytes are the same every round; the first is kept)."""
+    """The median time over rounds (the slower for 2), and the best (bytes are the same every round)."""
     times = sorted(p["seconds"] for p in pulls)
-    return {"seconds": times[len(times) // 2], "bytes": pulls[0]["bytes"], "all_seconds": [p["seconds"] for p in pulls]}
+    median = times[len(times) // 2]
+    return {
+        "seconds": median,
+        "best": times[0],
+        "bytes": pulls[0]["bytes"],
+        "all_seconds": [p["seconds"] for p in pulls],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--find-links", default=None, help="wheel folder (default: pip config's find-links)")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--compressions", default="gzip,zstd,zstd:chunked")
+    parser.add_argument("--splits", default="none", help="--max-layer-size values to build with ('none': unsplit)")
     parser.add_argument("--layouts", default="ocibuild,cog")
     parser.add_argument("--rounds", type=int, default=1, help="pull each image this many times (median)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
@@ -179,53 +190,60 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-coldstart-"))
     work.mkdir(parents=True, exist_ok=True)
     compressions = args.compressions.split(",")
+    splits = args.splits.split(",")
     layouts = args.layouts.split(",")
     models = make_models(args.example, work)
     cache = work / "cache"
     store = Store(cache)
     results: list[dict] = []
 
-    images: dict[tuple[str, str, str], Image] = {}
+    images: dict[tuple[str, str, str, str], Image] = {}
     for compression in compressions:
-        for name, model in models.items():
-            started = time.perf_counter()
-            image = build(model, compression, work / f"out-{name}-{compression}", cache, find_links, SDE[name])
-            print(f"built {name} {compression} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-            images["ocibuild", compression, name] = image
-            if "cog" in layouts:
-                images["cog", compression, name] = cog_shaped(image, Compression(compression), store, SDE[name], work)
+        for split in splits:
+            for name, model in models.items():
+                started = time.perf_counter()
+                out = work / f"out-{name}-{compression}-{split}"
+                image = build(model, compression, split, out, cache, find_links, SDE[name])
+                print(f"built {name} {compression} {split} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+                images["ocibuild", compression, split, name] = image
+                if "cog" in layouts and split == "none":
+                    cog = cog_shaped(image, Compression(compression), store, SDE[name], work)
+                    images["cog", compression, split, name] = cog
+    variants = list(dict.fromkeys(key[:3] for key in images))
 
     with start_registry(work / "registry") as reg, CountingProxy(reg.host) as proxy:
         refs = {}
-        for (layout, compression, name), image in images.items():
-            repo = f"{reg.host}/bench/{layout}-{compression.replace(':', '-')}-{name.lower()}:v1"
+        for (layout, compression, split, name), image in images.items():
+            repo = f"{reg.host}/bench/{layout}-{compression.replace(':', '-')}-{split.lower()}-{name.lower()}:v1"
             push(image, [repo], insecure_registries=[reg.host], progress=None)
-            refs[layout, compression, name] = repo.replace(reg.host, proxy.host)
-        runs: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+            refs[layout, compression, split, name] = repo.replace(reg.host, proxy.host)
+        runs: dict[tuple[str, str, str], list[tuple[dict, dict]]] = {}
         for _ in range(args.rounds):  # rounds interleave the variants, so load drifts hit them all alike
-            for layout in layouts:
-                for compression in compressions:
-                    with fresh_storage() as storage:
-                        a = timed_pull(storage, refs[layout, compression, "A"], proxy)
-                        b = timed_pull(storage, refs[layout, compression, "B"], proxy)
-                    runs.setdefault((layout, compression), []).append((a, b))
-        for (layout, compression), pulls in runs.items():
+            for variant in variants:
+                with fresh_storage() as storage:
+                    a = timed_pull(storage, refs[(*variant, "A")], proxy)
+                    b = timed_pull(storage, refs[(*variant, "B")], proxy)
+                runs.setdefault(variant, []).append((a, b))
+        for (layout, compression, split), pulls in runs.items():
             a, b = (_median([pull[i] for pull in pulls]) for i in (0, 1))
-            size = sum(layer.size for layer in images[layout, compression, "A"].layers)
-            row = {"layout": layout, "compression": compression, "image_bytes": size, "A": a, "B_after_A": b}
+            layers = images[layout, compression, split, "A"].layers
+            row = {"layout": layout, "compression": compression, "split": split, "layers": len(layers)}
+            row |= {"image_bytes": sum(layer.size for layer in layers), "A": a, "B_after_A": b}
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
 
-    base = next((r for r in results if r["layout"] == "ocibuild" and r["compression"] == "gzip"), results[0])
+    unsplit_gzip = [r for r in results if (r["layout"], r["compression"], r["split"]) == ("ocibuild", "gzip", "none")]
+    base = (unsplit_gzip or results)[0]
     print(
-        f"{'layout':9} {'compression':13} {'image MB':>9} {'A pull s':>9} {'A MB':>8} {'A s/gzip':>9} "
-        f"{'B pull s':>9} {'B MB':>8} {'B/A bytes':>10}"
+        f"{'layout':9} {'compression':13} {'split':6} {'layers':>6} {'image MB':>9} {'A pull s':>9} {'A best s':>9} "
+        f"{'A MB':>8} {'A s/gzip':>9} {'best/gzip':>9} {'B pull s':>9} {'B MB':>8} {'B/A bytes':>10}"
     )
     for r in results:
         a, b = r["A"], r["B_after_A"]
         print(
-            f"{r['layout']:9} {r['compression']:13} {r['image_bytes'] / 1e6:9.1f} {a['seconds']:9.2f} "
-            f"{a['bytes'] / 1e6:8.1f} {a['seconds'] / base['A']['seconds']:9.2f} {b['seconds']:9.2f} "
+            f"{r['layout']:9} {r['compression']:13} {r['split']:6} {r['layers']:6} {r['image_bytes'] / 1e6:9.1f} "
+            f"{a['seconds']:9.2f} {a['best']:9.2f} {a['bytes'] / 1e6:8.1f} {a['seconds'] / base['A']['seconds']:9.2f} "
+            f"{a['best'] / base['A']['best']:9.2f} {b['seconds']:9.2f} "
             f"{b['bytes'] / 1e6:8.2f} {b['bytes'] / max(a['bytes'], 1):10.3f}"
         )
     if args.json:

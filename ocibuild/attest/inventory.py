@@ -118,8 +118,8 @@ def components(
     python = (sections.get("python") or {}).get(platform, {})
     grouped = next((n for n in named if n.startswith("python: ") and n.endswith(" distribution(s)")), "")
     for d in python.get("distributions", []):
-        alone = f"python: {d['name']}=={d['version']}"
-        layer_name = alone if alone in named else grouped
+        alone = f"python: {d['name']}=={d['version']}"  # split by --max-layer-size: its first part names it
+        layer_name = next((n for n in named if n == alone or n.startswith(f"{alone} (part ")), grouped)
         extra = {"commit": d["commit"]} if d.get("commit") else {}
         out.append(
             Component(

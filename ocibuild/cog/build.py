@@ -54,6 +54,8 @@ class BuildOptions:
     platforms: Sequence[Platform] = (Platform("linux", "amd64"),)
     format: ImageFormat = ImageFormat.OCI
     compression: Compression = Compression.GZIP
+    max_layer_size: int | None = None
+    """Split each large wheel's layer by path into layers of at most this many bytes of files (None: no split)."""
     weights_threshold: int = WEIGHTS_THRESHOLD
     update_lock: bool = False
     offline: bool = False
@@ -292,7 +294,9 @@ def _platform_plan(
     project_dir = loaded.project_dir
     lower += [
         LayerStep(group.name, group.created_by, PINNED, recipe)
-        for group, recipe in python_recipes(inputs.python, target, store, PINNED_EPOCH, project_dir=project_dir)
+        for group, recipe in python_recipes(
+            inputs.python, target, store, PINNED_EPOCH, project_dir=project_dir, max_layer_size=options.max_layer_size
+        )
     ]
     lower.append(
         LayerStep("runner", "ocibuild: bundled Cog runner", PINNED, runner_recipe(target.site_packages, PINNED_EPOCH))
@@ -315,7 +319,8 @@ no stray bytecode of the toolbox or the standard library lands in a build.run la
 
 
 def plan_project(cog_yaml: Path, options: BuildOptions) -> Plan:
-    """The plan ``build_project`` would carry out (resolving, but writing nothing; ``ocibuild plan``)."""
+    """The plan ``build_project`` would carry out (resolving, but writing nothing; ``ocibuild plan``). With
+    ``max_layer_size`` it fetches the large wheels into the store: their file lists decide how many parts they make."""
     loaded = load_project(cog_yaml, options)
     options = dataclasses.replace(options, schema_in_image=False)  # a plan builds nothing
     return make_plan(loaded, resolve(loaded, options), options)[0]

@@ -19,13 +19,18 @@ def _digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def standin_image(sections: dict[str, Any], platform: str = "linux/amd64") -> Image:
+def standin_image(
+    sections: dict[str, Any], platform: str = "linux/amd64", parts: dict[str, int] | None = None
+) -> Image:
+    """``parts`` names layers split by ``--max-layer-size``: each becomes that many parts, named as the plan does."""
     base = sections["base"][platform]
     names = ["base"] + (["base"] if base.get("interpreter_kind", "debian") != "debian" else [])
     if (sections.get("debian") or {}).get(platform):
         names.append("system-packages")
     distributions = (sections.get("python") or {}).get(platform, {}).get("distributions", [])
-    names += [group.name for group in group_distributions(distributions)]
+    for group in group_distributions(distributions):
+        count = (parts or {}).get(group.name, 1)
+        names += [group.name] if count == 1 else [f"{group.name} (part {i}/{count})" for i in range(1, count + 1)]
     names += ["runner", "code"]
     layers = [
         {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": _digest(f"{i}:{n}"), "size": 1}

@@ -102,6 +102,15 @@ def test_each_component_names_the_layer_that_holds_it():
     assert layers[runner.layer] == "runner"
 
 
+def test_a_split_wheel_is_held_by_its_first_part():
+    sections = read_project_lock(REPO / "examples" / "gpu-torch").sections()
+    torch = next(d for d in sections["python"]["linux/amd64"]["distributions"] if d["name"] == "torch")
+    image = standin_image(sections, parts={f"python: torch=={torch['version']}": 3})
+    layers = dict((digest, name) for name, digest in image_layers(image))
+    found = next(c for c in components(sections, image, "0.23.1") if c.name == "torch")
+    assert layers[found.layer] == found.layer_name == f"python: torch=={torch['version']} (part 1/3)"
+
+
 def test_weights_are_listed_with_their_digest_and_layer(tmp_path: Path):
     sections, image, _ = _example("hello-world")
     weight = WeightEntry("/src/model.bin", 3, "sha256:" + "cd" * 32, "sha256:" + "ef" * 32)

@@ -112,6 +112,22 @@ def test_platforms_take_a_comma_list():
     assert [str(p) for p in _platforms(["linux/amd64,linux/arm64", "linux/arm64"])] == ["linux/amd64", "linux/arm64"]
 
 
+def test_sizes_take_binary_units():
+    from ocibuild.sizes import parse_size
+
+    assert [parse_size(t) for t in ("512", "64K", "256M", "256MiB", "1.5g", "2 GB")] == [
+        512,
+        64 << 10,
+        256 << 20,
+        256 << 20,
+        3 << 29,
+        2 << 30,
+    ]
+    for bad in ("", "M", "-1M", "1.5.2G", "12X"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+
+
 @pytest.mark.integration  # downloads the base's .debs into a fresh store
 def test_same_inputs_give_the_same_digest_anywhere(project: Path, tmp_path: Path):
     other = tmp_path / "elsewhere" / "checkout"
@@ -140,6 +156,8 @@ def test_same_inputs_give_the_same_digest_anywhere(project: Path, tmp_path: Path
         (lambda p: None, ["{p}", "--platform", "amd64"], "--platform"),
         (lambda p: None, ["{p}", "--no-such-flag"], "usage:"),
         (lambda p: (p / "cache").write_text(""), ["{p}", "--cache-dir", "{p}/cache"], "--cache-dir"),
+        (lambda p: None, ["{p}", "--max-layer-size", "12X"], "--max-layer-size 12X: not a size"),
+        (lambda p: None, ["{p}", "--max-layer-size", "0"], "--max-layer-size 0: must be more than 0 bytes"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(project: Path, tmp_path: Path, setup, args, message):

@@ -11,7 +11,6 @@ import random
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from ocibuild.oci.layer import write_layer
 from ocibuild.oci.mediatypes import OCI_LAYER_ZSTD
 from ocibuild.oci.store import Store
 from tests.oci import chunked_support as cs
+from tests.oci.podman_support import partial_pull_storage, podman
 
 
 def sample_entries(seed: int = 1) -> list[Entry]:
@@ -153,28 +153,6 @@ def test_crc64_matches_go_iso():
 # --- podman partial pulls ----------------------------------------------------------------------------------------
 
 
-def _podman(storage: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(storage / "storage.conf"))
-    cmd = ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "overlay"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=300)
-
-
-def _partial_pull_storage() -> Path:
-    """A private podman store with partial pulls enabled (containers-storage.conf ``pull_options``).
-
-    Under /tmp with a short name: podman refuses a runroot longer than 50 characters."""
-    path = Path(tempfile.mkdtemp(prefix="chunked-", dir="/tmp"))
-    (path / "storage.conf").write_text(
-        "[storage]\n"
-        'driver = "overlay"\n'
-        f'graphroot = "{path / "root"}"\n'
-        f'runroot = "{path / "run"}"\n'
-        "[storage.options]\n"
-        'pull_options = {enable_partial_images = "true", use_hard_links = "false"}\n'
-    )
-    return path
-
-
 def _files(seed: int, count: int, size: int) -> dict[str, bytes]:
     rng = random.Random(seed)
     return {f"model/lib/part{i:02d}.bin": rng.randbytes(size) for i in range(count)}
@@ -205,25 +183,25 @@ def test_podman_partial_pull_fetches_only_new_files(tmp_path):
     with start_registry(tmp_path / "registry") as reg, CountingProxy(reg.host) as proxy:
         push(first, [f"{reg.host}/chunked/model:v1"], insecure_registries=[reg.host])
         push(second, [f"{reg.host}/chunked/model:v2"], insecure_registries=[reg.host])
-        storage = _partial_pull_storage()
+        storage = partial_pull_storage()
         try:
-            pulled = _podman(storage, "pull", "--tls-verify=false", f"{proxy.host}/chunked/model:v1")
+            pulled = podman(storage, "pull", "--tls-verify=false", f"{proxy.host}/chunked/model:v1")
             assert pulled.returncode == 0, pulled.stderr
             first_bytes = proxy.downloaded
             proxy.reset()
-            pulled = _podman(storage, "pull", "--tls-verify=false", f"{proxy.host}/chunked/model:v2")
+            pulled = podman(storage, "pull", "--tls-verify=false", f"{proxy.host}/chunked/model:v2")
             assert pulled.returncode == 0, pulled.stderr
             second_bytes = proxy.downloaded
 
             # Every file of the second image has the right content in podman's store.
-            mount = _podman(storage, "image", "mount", f"{proxy.host}/chunked/model:v2")
+            mount = podman(storage, "image", "mount", f"{proxy.host}/chunked/model:v2")
             assert mount.returncode == 0, mount.stderr
             root = Path(mount.stdout.strip())
             for path, data in second_files.items():
                 assert (root / path).read_bytes() == data, path
-            _podman(storage, "image", "unmount", "--all")
+            podman(storage, "image", "unmount", "--all")
         finally:
-            _podman(storage, "rmi", "--all", "--force")
+            podman(storage, "rmi", "--all", "--force")
             shutil.rmtree(storage, ignore_errors=True)
 
     report = {"first": first_bytes, "second": second_bytes, "second_layer": second_layer.size}

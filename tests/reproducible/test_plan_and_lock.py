@@ -193,3 +193,25 @@ def test_a_python_patch_the_debian_base_lacks_is_said_not_dropped(tmp_path: Path
     result = ocibuild("plan", str(project), "--offline", "--cache-dir", str(tmp_path / "store"))
     assert result.returncode == 0, result.stderr
     assert "warning: cog.yaml: python_version 3.11.9: bookworm-py3.11 ships Debian's Python 3.11.2" in result.stderr
+
+
+TORCH_CPU_WHEEL = Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+
+
+@pytest.mark.skipif(not TORCH_CPU_WHEEL.is_file(), reason="needs the torch CPU wheel the torch-cpu example locks")
+def test_plan_shows_a_split_wheel_as_parts_keyed_by_the_size(tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / "torch-cpu", tmp_path / "project")
+
+    def steps(*args: str) -> dict[str, str]:
+        result = ocibuild("plan", str(project), "--json", "--offline", "--cache-dir", str(tmp_path / "store"), *args)
+        assert result.returncode == 0, result.stderr
+        return {s["name"]: s.get("key") for s in json.loads(result.stdout)["platforms"][0]["steps"]}
+
+    whole, split, smaller = steps(), steps("--max-layer-size", "256M"), steps("--max-layer-size", "128M")
+    torch = "python: torch==2.13.0+cpu"
+    parts = [name for name in split if name.startswith(torch)]
+    assert parts == [f"{torch} (part {i}/3)" for i in (1, 2, 3)]
+    unsplit = whole[torch].removesuffix("|gzip|sde=0")
+    assert [split[name] for name in parts] == [f"{unsplit}|split={256 << 20}|part={i}/3|gzip|sde=0" for i in (1, 2, 3)]
+    assert {k for n, k in split.items() if n.startswith(torch)}.isdisjoint(smaller.values())
+    assert {n: k for n, k in split.items() if n not in parts} == {n: k for n, k in whole.items() if n != torch}

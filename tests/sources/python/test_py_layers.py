@@ -6,7 +6,9 @@ import hashlib
 from pathlib import Path
 
 from ocibuild.oci.store import Store
-from ocibuild.sources.python import PythonTarget, group_distributions, pip_freeze, python_layers
+from ocibuild.sources.python import PythonTarget, group_distributions, pip_freeze, python_layers, python_recipes
+
+from .conftest import unpack_layers
 
 SITE = "usr/local/lib/python3.11/dist-packages"
 
@@ -84,3 +86,63 @@ def test_layers_are_reproducible_in_a_fresh_store(tmp_path: Path, make_wheel) ->
 
 def test_no_distributions_no_layers(tmp_path: Path) -> None:
     assert python_layers({"distributions": []}, PythonTarget(), Store(tmp_path), 0) == []
+
+
+def _big_project(tmp_path: Path, make_wheel) -> tuple[Path, dict]:
+    root = tmp_path / "p"
+    root.mkdir()
+    payload = {f"big/m{i:02}.bin": bytes([i]) * 20_000 for i in range(12)} | {"big/__init__.py": b""}
+    small = make_wheel(root, "small", "1.0", {"small/__init__.py": b"s"})
+    wheels = [make_wheel(root, "big", "1.0", payload), small]
+    return root, {"distributions": [_local(root, w) for w in wheels]}
+
+
+def test_max_layer_size_splits_a_large_wheel_into_parts_keyed_by_the_size(tmp_path: Path, make_wheel) -> None:
+    root, section = _big_project(tmp_path, make_wheel)
+    store = Store(tmp_path / "store")
+    whole = python_layers(section, PythonTarget(), store, 0, 1000, project_dir=root)
+    split = python_layers(section, PythonTarget(), store, 0, 1000, project_dir=root, max_layer_size=100_000)
+    other = python_layers(section, PythonTarget(), store, 0, 1000, project_dir=root, max_layer_size=50_000)
+    assert [name for name, _ in split] == [
+        "python: big==1.0 (part 1/3)",
+        "python: big==1.0 (part 2/3)",
+        "python: big==1.0 (part 3/3)",
+        "python: 1 distribution(s)",
+    ]
+    assert split[-1][1].digest == whole[-1][1].digest
+    fits = python_layers(section, PythonTarget(), store, 0, 1000, project_dir=root, max_layer_size=1 << 30)
+    assert fits == whole  # a wheel that fits is the same layer as without the option
+    assert len(other) == 7
+    small_key = python_recipes(section, PythonTarget(), store, 0, 1000, project_dir=root)[-1][1].key
+    keys = {
+        size: {
+            r.key
+            for _, r in python_recipes(section, PythonTarget(), store, 0, 1000, project_dir=root, max_layer_size=size)
+        }
+        for size in (50_000, 100_000)
+    }
+    assert keys[50_000] & keys[100_000] == {small_key}  # another size never finds the parts of this one
+    assert all(layer.uncompressed_size < 100_000 + (16 << 10) for _, layer in split)  # + headers, padding
+    again = python_layers(
+        section, PythonTarget(), Store(tmp_path / "s2"), 0, 1000, project_dir=root, max_layer_size=100_000
+    )
+    assert [layer.digest for _, layer in again] == [layer.digest for _, layer in split]
+
+
+def test_split_parts_unpack_to_the_unsplit_tree(tmp_path: Path, make_wheel) -> None:
+    root, section = _big_project(tmp_path, make_wheel)
+    store = Store(tmp_path / "store")
+    whole = unpack_layers(python_layers(section, PythonTarget(), store, 0, 1000, project_dir=root), tmp_path / "a")
+    split = python_layers(section, PythonTarget(), store, 0, 1000, project_dir=root, max_layer_size=100_000)
+    parts = unpack_layers(split, tmp_path / "b")
+    assert _tree(parts) == _tree(whole)
+
+
+def _tree(root: Path) -> dict[str, tuple[int, str]]:
+    return {
+        p.relative_to(root).as_posix(): (
+            p.lstat().st_mode,
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "",
+        )
+        for p in sorted(root.rglob("*"))
+    }
