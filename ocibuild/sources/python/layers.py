@@ -20,7 +20,7 @@ from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, LayerRecipe
 from ocibuild.oci.store import Store
 from ocibuild.sources.python.fetch import fetch, pin
-from ocibuild.sources.python.sdist import build_wheel
+from ocibuild.sources.python.sdist import BuildEnv, build_wheel
 from ocibuild.sources.python.target import PythonTarget
 from ocibuild.sources.python.wheel import wheel_entries
 
@@ -42,9 +42,11 @@ class LayerGroup:
         """The history text: ``pip install`` and every distribution of the layer."""
         return "pip install " + " ".join(f"{d['name']}=={d['version']}" for d in self.distributions)
 
-    def key(self, target: PythonTarget) -> str:
+    def key(self, target: PythonTarget, env: BuildEnv | None = None) -> str:
         files = sorted(f"{d['kind']}:{pin(d)}" for d in self.distributions)
         where = [target.site_packages, target.interpreter, target.python_version, target.platform]
+        if env is not None and any(d["kind"] != "wheel" for d in self.distributions):
+            where.append(f"built-in={env.key}")  # a wheel built from source depends on what it was built with
         return "|".join([RECIPE, *where, *files])
 
 
@@ -61,26 +63,33 @@ def group_distributions(
     return groups
 
 
-def _wheel_for(dist: dict[str, Any], target: PythonTarget, store: Store, project_dir: Path | None) -> Path:
+def _wheel_for(
+    dist: dict[str, Any], target: PythonTarget, store: Store, project_dir: Path | None, env: BuildEnv | None
+) -> Path:
     local = fetch(dist, store, project_dir)
-    return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store)
+    return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store, env)
 
 
 def group_recipe(
-    group: LayerGroup, target: PythonTarget, store: Store, source_date_epoch: int, project_dir: Path | None
+    group: LayerGroup,
+    target: PythonTarget,
+    store: Store,
+    source_date_epoch: int,
+    project_dir: Path | None,
+    env: BuildEnv | None = None,
 ) -> LayerRecipe:
     """How to make the layer of ``group``: its wheels' members, fetched (or built from sdists) by sha256."""
 
     def entries(stack: contextlib.ExitStack) -> list[Entry]:
         with ThreadPoolExecutor(FETCH_THREADS) as pool:
-            wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir), group.distributions))
+            wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir, env), group.distributions))
         by_path: dict[str, Entry] = {}
         for wheel in wheels:  # later wheels win on a shared path, as installing them in order would
             zf = stack.enter_context(_open_wheel(wheel))
             by_path.update((entry.path, entry) for entry in wheel_entries(zf, wheel, target))
         return list(by_path.values())
 
-    return LayerRecipe(group.key(target), entries, source_date_epoch)
+    return LayerRecipe(group.key(target, env), entries, source_date_epoch)
 
 
 def _open_wheel(wheel: Path) -> zipfile.ZipFile:
@@ -98,10 +107,12 @@ def python_recipes(
     large_threshold: int = LARGE_THRESHOLD,
     *,
     project_dir: Path | None = None,
+    build_env: BuildEnv | None = None,
 ) -> list[tuple[LayerGroup, LayerRecipe]]:
-    """One (group, recipe) per layer of the lock's ``python`` section, in image order."""
+    """One (group, recipe) per layer of the lock's ``python`` section, in image order; sdists are built in
+    ``build_env`` (the image's filesystem) when given."""
     groups = group_distributions(section.get("distributions", []), large_threshold)
-    return [(g, group_recipe(g, target, store, source_date_epoch, project_dir)) for g in groups]
+    return [(g, group_recipe(g, target, store, source_date_epoch, project_dir, build_env)) for g in groups]
 
 
 def python_layers(
