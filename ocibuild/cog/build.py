@@ -293,7 +293,7 @@ def _platform_plan(
         packages = " ".join(loaded.config.build.system_packages or [])
         lower.append(LayerStep("system-packages", f"apt-get install {packages}", PINNED, system))
     toolbox = None
-    if inputs.toolbox and (recipe := debian.system_packages_recipe(base, inputs.toolbox, store, PINNED_EPOCH)):
+    if inputs.toolbox and (recipe := debian.toolbox_recipe(base, inputs.toolbox, inputs.system, store, PINNED_EPOCH)):
         what = ", ".join(read_section(inputs.toolbox).requested)
         toolbox = LayerStep("build toolbox", f"ocibuild: {what} (build only)", PINNED, recipe)
     build_env = _sdist_env(inputs, [s.recipe for s in lower if s.recipe], toolbox, options)

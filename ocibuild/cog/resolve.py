@@ -239,8 +239,10 @@ def _resolve_python(
     return section
 
 
-TOOLBOX = ("ca-certificates", "curl", "git", "wget")
+TOOLBOX = ("apt", "ca-certificates", "curl", "git", "wget")
 """What build.run commands find as in Cog's images, besides pip; they exist only while the build runs."""
+ESSENTIAL = ("diffutils", "gzip", "init-system-helpers", "perl-base")
+"""Essential packages the slim base leaves out that dpkg and maintainer scripts assume (for apt-get install)."""
 COMPILERS = ("gcc", "g++", "make", "pkg-config", "libc6-dev")
 """What building an sdist in the image needs besides the interpreter's headers (only when the lock has sdists)."""
 
@@ -253,7 +255,7 @@ def has_sdists(python: dict[str, Any]) -> bool:
 def toolbox_packages(base: debian.BaseLock, compilers: bool = False) -> tuple[str, ...]:
     """The toolbox for ``base``: pip comes from Debian for Debian's interpreter, with python-build-standalone;
     ``compilers`` adds a C/C++ toolchain, pkg-config and (for Debian's interpreter) its headers."""
-    packages = (*TOOLBOX, "python3-pip") if base.interpreter == "debian" else TOOLBOX
+    packages = (*TOOLBOX, *ESSENTIAL, "python3-pip") if base.interpreter == "debian" else (*TOOLBOX, *ESSENTIAL)
     if compilers:
         packages += COMPILERS
         packages += (f"python{base.python}-dev",) if base.interpreter == "debian" else ()

@@ -27,13 +27,14 @@ from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, RemoteLayers, cached_layer
 from ocibuild.oci.store import Store
 from ocibuild.run.diff import KEEP_OWNERS, diff_rootfs
+from ocibuild.run.dpkgdb import installed_paths
 from ocibuild.run.extract import rootfs_in_use
 from ocibuild.run.paths import split_image_path
 from ocibuild.run.runtime import Container, run_foreground
 from ocibuild.run.spec import BindMount, RunOptions, build_spec, mount_destinations
 from ocibuild.run.workspace import Workspace
 
-RECIPE_VERSION = "buildrun-v2"  # v2: owners set by the command are kept
+RECIPE_VERSION = "buildrun-v3"  # v2: owners set by the command are kept; v3: what dpkg installed is kept
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,16 @@ def _run_one(
     if code != 0:
         if reporter.quiet:
             print(log.read_text(errors="replace")[-4000:], file=sys.stderr, end="")
-        raise BuildError(f"build.run command exited with code {code}: {command.command}")
-    return diff_rootfs(lower, workspace.rootfs, _runtime_created(lower, spec))
+        raise BuildError(f"build.run command exited with code {code}: {command.command}{_hint(command.command)}")
+    reinstalled = installed_paths(lower, workspace.rootfs)
+    return diff_rootfs(lower, workspace.rootfs, _runtime_created(lower, spec), reinstalled)
+
+
+def _hint(command: str) -> str:
+    """What a failure of ``command`` most likely means on ocibuild's base, where Cog's differs."""
+    if "add-apt-repository" in command or "ppa:" in command:
+        return " (PPAs are Ubuntu's and add-apt-repository is not in the build toolbox; the base is Debian)"
+    return ""
 
 
 def run_build_commands(
