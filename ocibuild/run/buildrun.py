@@ -167,7 +167,7 @@ def _run_one(
 def _hint(command: str) -> str:
     """What a failure of ``command`` most likely means on ocibuild's base, where Cog's differs."""
     if "add-apt-repository" in command or "ppa:" in command:
-        return " (PPAs are Ubuntu's and add-apt-repository is not in the build toolbox; the base is Debian)"
+        return " (a PPA publishes Ubuntu packages for Ubuntu releases: it fails on ocibuild's Debian base, as on any)"
     return ""
 
 
