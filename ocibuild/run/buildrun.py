@@ -5,6 +5,8 @@ Each command runs as root through ``/bin/sh -c`` in the same sandbox as ``ocibui
 never modified. Its secrets are bind-mounted read-only at their targets for that command only, so they never
 reach a layer. The resulting layer is cached by the command, its secret mounts, the environment and the
 digests of the layers below; the command's network fetches are not pinned (the one non-hermetic step).
+The build toolbox lies under the commands (pip, curl, wget, git, apt); files of packages that dpkg installed
+during a command are kept in its layer even where the toolbox had the same bytes (``ocibuild.run.dpkgdb``).
 """
 
 from __future__ import annotations
