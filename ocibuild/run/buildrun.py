@@ -36,7 +36,7 @@ from ocibuild.run.runtime import Container, run_foreground
 from ocibuild.run.spec import BindMount, RunOptions, build_spec, mount_destinations
 from ocibuild.run.workspace import Workspace
 
-RECIPE_VERSION = "buildrun-v3"  # v2: owners set by the command are kept; v3: what dpkg installed is kept
+RECIPE_VERSION = "buildrun-v2"  # v2: owners set by the command are kept
 
 
 @dataclass(frozen=True)
