@@ -297,6 +297,8 @@ def _platform_plan(
         what = ", ".join(read_section(inputs.toolbox).requested)
         toolbox = LayerStep("build toolbox", f"ocibuild: {what} (build only)", PINNED, recipe)
     build_env = _sdist_env(inputs, [s.recipe for s in lower if s.recipe], toolbox, options)
+    if not commands and build_env is None:
+        toolbox = None  # sdists for a platform this machine cannot run are built on the host: no toolbox to make
     lower += [
         LayerStep(group.name, group.created_by, PINNED, recipe)
         for group, recipe in python_recipes(

@@ -4,7 +4,8 @@ The rootfs is the image's base, its ``system_packages`` and the build toolbox (c
 interpreter's headers, from the same pinned Debian archive), unpacked once and run on an overlay in the sandbox
 build.run uses; the image's own interpreter runs the build backend, so ``-dev`` libraries and ``.pc`` files of
 ``system_packages`` are found. ``uv build`` (the host's uv binary, bound in read-only) fetches the build
-dependencies from the network with the host's CA bundle, as the host's uv would. Only the wheel comes out: nothing
+dependencies from the network with the host's CA bundle, as the host's uv would (its cache kept in the store).
+Only the wheel comes out: nothing
 of the toolbox or the build reaches a layer.
 """
 
@@ -32,6 +33,7 @@ from ocibuild.sources.python.uv import key_line, uv_binary
 WORK = "/ocibuild-sdist"
 """Where the sdist (or a copy of its source tree) and the wheel meet inside the sandbox."""
 HOST_CA = "/ocibuild-host-ca.pem"
+UV_CACHE = "/ocibuild-uv-cache"
 CLUES = re.compile(r"error|not found|no such file|fatal|missing|cannot|unable", re.I)
 
 
@@ -71,10 +73,16 @@ class ImageBuildEnv:
             shutil.copytree(source, work / source.name, symlinks=True)
         else:
             shutil.copy2(source, work / source.name)
-        binds = [BindMount(str(out_dir), WORK), BindMount(uv_binary(), "/usr/local/bin/uv", readonly=True)]
+        cache = self.store.root / "run-cache" / "sdist-uv"  # build backends downloaded once per store
+        cache.mkdir(parents=True, exist_ok=True)
+        binds = [
+            BindMount(str(out_dir), WORK),
+            BindMount(str(cache), UV_CACHE),
+            BindMount(uv_binary(), "/usr/local/bin/uv", readonly=True),
+        ]
         env = [
             "HOME=/root",
-            f"UV_CACHE_DIR={WORK}/uv-cache",
+            f"UV_CACHE_DIR={UV_CACHE}",
             "UV_PYTHON_DOWNLOADS=never",
             "UV_NO_CONFIG=1",
             "NO_COLOR=1",
@@ -86,7 +94,6 @@ class ImageBuildEnv:
         argv = ["uv", "build", "--wheel", "--out-dir", f"{WORK}/dist", "--python", self.interpreter, inside]
         code, log = self._run(argv, env, binds)
         shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(out_dir / "uv-cache", ignore_errors=True)
         if code != 0:
             raise BuildError(f"{label}: building its sdist in the image failed: {why(log)}")
 
