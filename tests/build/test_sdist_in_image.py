@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from ocibuild.cog.build import BuildOptions, build_project
+from ocibuild.cog.build import BuildOptions, build_project, plan_project
 from ocibuild.errors import BuildError
-from ocibuild.oci import Store
+from ocibuild.oci import Platform, Store
 from ocibuild.run.sdistbuild import why
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-world"
+NATIVE, OTHER = ("amd64", "arm64") if os.uname().machine == "x86_64" else ("arm64", "amd64")
+FOREIGN = Platform("linux", OTHER)
 
 SETUP_PY = """\
 import subprocess
@@ -117,3 +120,12 @@ def test_a_failed_build_is_summed_up_by_the_backends_cause_and_uvs_reason() -> N
         "pkg-config: Package yaml-0.1 was not found in the pkg-config search path. "
         "(Failed to build `x.tar.gz`: The build backend returned an error)"
     )
+
+
+@pytest.mark.integration
+def test_a_platform_this_machine_cannot_run_builds_sdists_on_the_host_without_a_toolbox(tmp_path: Path) -> None:
+    project = _project(tmp_path, [])
+    options = BuildOptions(store=Store(tmp_path / "store"), platforms=(Platform("linux", NATIVE), FOREIGN))
+    native, foreign = plan_project(project / "cog.yaml", options).platforms
+    assert native.toolbox is not None and "gcc" in native.toolbox.created_by
+    assert foreign.toolbox is None
