@@ -317,9 +317,7 @@ def _sdist_env(
 ) -> ImageBuildEnv | None:
     """Where this platform's sdists are built: the image's base and system_packages with the build toolbox,
     when the lock has sdists and this machine runs the platform natively (else uv builds them on the host)."""
-    if not has_sdists(inputs.python) or toolbox is None or toolbox.recipe is None:
-        return None
-    if not _native(inputs):
+    if not has_sdists(inputs.python) or toolbox is None or toolbox.recipe is None or not _native(inputs):
         return None
     recipes = [*below, toolbox.recipe]
     store, compression = options.store, options.compression
