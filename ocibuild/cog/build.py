@@ -25,7 +25,7 @@ from ocibuild.cog.cudaimage import with_cuda
 from ocibuild.cog.files import OUTPUT_DIRNAME, find_cog_yaml
 from ocibuild.cog.lockfile import LOCK_NAME, ProjectLock, read_project_lock, write_project_lock
 from ocibuild.cog.plan import PINNED, PINNED_EPOCH, PROJECT, LayerStep, Plan, PlatformPlan
-from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, resolve_project
+from ocibuild.cog.resolve import PlatformInputs, Resolved, ResolveOptions, has_sdists, resolve_project
 from ocibuild.cog.runtime_schema import placeholder_schema, read_inputs_in_image, schema_from_file, schema_from_inputs
 from ocibuild.cog.schema import SchemaResult, UnresolvedValue, generate_schema, openapi_json
 from ocibuild.cogimage import SCHEMA_FILE, WEIGHTS_FILE
@@ -35,8 +35,10 @@ from ocibuild.oci.layer import RemoteLayers
 from ocibuild.oci.parallel import run_parallel
 from ocibuild.progress import NullReporter, Reporter
 from ocibuild.run.buildrun import BuildCommand, as_build_command, run_build_commands
+from ocibuild.run.sdistbuild import ImageBuildEnv
 from ocibuild.sde import resolve_source_date_epoch
 from ocibuild.sources import debian
+from ocibuild.sources.debian import read_section
 from ocibuild.sources.project.code import code_recipe
 from ocibuild.sources.project.managed_weights import managed_weights_artifacts
 from ocibuild.sources.project.weights import FIND_THRESHOLD as WEIGHTS_THRESHOLD
@@ -228,8 +230,7 @@ def _schema(loaded: LoadedConfig, resolved: Resolved, options: BuildOptions, sde
 
 def _host_platform(platforms: Sequence[PlatformInputs]) -> PlatformInputs:
     """The platform this machine runs natively (the first when none is)."""
-    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(os.uname().machine, "")
-    return next((p for p in platforms if p.platform.architecture == machine), platforms[0])
+    return next((p for p in platforms if _native(p)), platforms[0])
 
 
 def _materialise_below_code(platform: PlatformPlan, options: BuildOptions, sde: int) -> list[LayerBlob]:
@@ -291,21 +292,51 @@ def _platform_plan(
     if system is not None:
         packages = " ".join(loaded.debian_packages())
         lower.append(LayerStep("system-packages", f"apt-get install {packages}", PINNED, system))
-    project_dir = loaded.project_dir
+    toolbox = None
+    if inputs.toolbox and (recipe := debian.toolbox_recipe(base, inputs.toolbox, inputs.system, store, PINNED_EPOCH)):
+        what = ", ".join(read_section(inputs.toolbox).requested)
+        toolbox = LayerStep("build toolbox", f"ocibuild: {what} (build only)", PINNED, recipe)
+    build_env = _sdist_env(inputs, [s.recipe for s in lower if s.recipe], toolbox, options)
+    if not commands and build_env is None:
+        toolbox = None  # sdists for a platform this machine cannot run are built on the host: no toolbox to make
     lower += [
         LayerStep(group.name, group.created_by, PINNED, recipe)
         for group, recipe in python_recipes(
-            inputs.python, target, store, PINNED_EPOCH, project_dir=project_dir, max_layer_size=options.max_layer_size
+            inputs.python,
+            target,
+            store,
+            PINNED_EPOCH,
+            project_dir=loaded.project_dir,
+            max_layer_size=options.max_layer_size,
+            build_env=build_env,
         )
     ]
     lower.append(
         LayerStep("runner", "ocibuild: bundled Cog runner", PINNED, runner_recipe(target.site_packages, PINNED_EPOCH))
     )
     run = [LayerStep(f"run-{i}", f"RUN {c.command}", PROJECT, command=c) for i, c in enumerate(commands)]
-    toolbox = None
-    if inputs.toolbox and (recipe := debian.system_packages_recipe(base, inputs.toolbox, store, PINNED_EPOCH)):
-        toolbox = LayerStep("build.run toolbox", "ocibuild: curl, wget, git, pip for build.run", PINNED, recipe)
     return PlatformPlan(inputs.platform, lower, run, code, contract, toolbox)
+
+
+def _sdist_env(
+    inputs: PlatformInputs, below: list[LayerRecipe], toolbox: LayerStep | None, options: BuildOptions
+) -> ImageBuildEnv | None:
+    """Where this platform's sdists are built: the image's base and system_packages with the build toolbox,
+    when the lock has sdists and this machine runs the platform natively (else uv builds them on the host)."""
+    if not has_sdists(inputs.python) or toolbox is None or toolbox.recipe is None or not _native(inputs):
+        return None
+    recipes = [*below, toolbox.recipe]
+    store, compression = options.store, options.compression
+
+    def layers() -> list[LayerBlob]:
+        return [r.cached(store, compression) or r.materialise(store, compression) for r in recipes]
+
+    return ImageBuildEnv(layers, [r.cache_key(compression) for r in recipes], inputs.target.interpreter, store)
+
+
+def _native(inputs: PlatformInputs) -> bool:
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(os.uname().machine, "")
+    return inputs.platform.architecture == machine
 
 
 BUILD_RUN_ENV = (

@@ -47,7 +47,7 @@ class PlatformInputs:
     python: dict[str, Any]
     system: dict[str, Any] | None
     toolbox: dict[str, Any] | None
-    """The build.run toolbox's Debian packages (None without build.run commands)."""
+    """The build toolbox's Debian packages (None without build.run commands or sdists to build)."""
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ def _resolve_platform(
     packages = loaded.debian_packages()
     args = (base, old, new, options, guard)
     system = _resolve_debian("system_packages", "debian", packages, *args) if packages else None
-    toolbox = (
-        _resolve_debian("build.run toolbox", "toolbox", toolbox_packages(base), *args) if build.run_commands() else None
-    )
+    sdists = has_sdists(python)
+    wanted = toolbox_packages(base, compilers=sdists) if build.run_commands() or sdists else ()
+    toolbox = _resolve_debian("build toolbox", "toolbox", wanted, *args) if wanted else None
     return PlatformInputs(platform, base, target, python, system, toolbox)
 
 
@@ -239,13 +239,27 @@ def _resolve_python(
     return section
 
 
-TOOLBOX = ("ca-certificates", "curl", "git", "wget")
-"""What build.run commands find as in Cog's images, besides pip; they exist only while build.run runs."""
+TOOLBOX = ("apt", "ca-certificates", "curl", "git", "wget")
+"""What build.run commands find as in Cog's images, besides pip; they exist only while the build runs."""
+ESSENTIAL = ("diffutils", "gzip", "init-system-helpers", "perl-base")
+"""Essential packages the slim base leaves out that dpkg and maintainer scripts assume (for apt-get install)."""
+COMPILERS = ("gcc", "g++", "make", "pkg-config", "libc6-dev")
+"""What building an sdist in the image needs besides the interpreter's headers (only when the lock has sdists)."""
 
 
-def toolbox_packages(base: debian.BaseLock) -> tuple[str, ...]:
-    """The toolbox for ``base``: pip comes from Debian for Debian's interpreter, with python-build-standalone."""
-    return (*TOOLBOX, "python3-pip") if base.interpreter == "debian" else TOOLBOX
+def has_sdists(python: dict[str, Any]) -> bool:
+    """Whether the lock's Python section has distributions to build from source (sdists, git checkouts)."""
+    return any(d.get("kind") != "wheel" for d in python.get("distributions", []))
+
+
+def toolbox_packages(base: debian.BaseLock, compilers: bool = False) -> tuple[str, ...]:
+    """The toolbox for ``base``: pip comes from Debian for Debian's interpreter, with python-build-standalone;
+    ``compilers`` adds a C/C++ toolchain, pkg-config and (for Debian's interpreter) its headers."""
+    packages = (*TOOLBOX, *ESSENTIAL, "python3-pip") if base.interpreter == "debian" else (*TOOLBOX, *ESSENTIAL)
+    if compilers:
+        packages += COMPILERS
+        packages += (f"python{base.python}-dev",) if base.interpreter == "debian" else ()
+    return packages
 
 
 def _resolve_debian(

@@ -5,6 +5,8 @@ Each command runs as root through ``/bin/sh -c`` in the same sandbox as ``ocibui
 never modified. Its secrets are bind-mounted read-only at their targets for that command only, so they never
 reach a layer. The resulting layer is cached by the command, its secret mounts, the environment and the
 digests of the layers below; the command's network fetches are not pinned (the one non-hermetic step).
+The build toolbox lies under the commands (pip, curl, wget, git, apt); files of packages that dpkg installed
+during a command are kept in its layer even where the toolbox had the same bytes (``ocibuild.run.dpkgdb``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ocibuild.oci.entries import Entry
 from ocibuild.oci.layer import LayerBlob, RemoteLayers, cached_layer
 from ocibuild.oci.store import Store
 from ocibuild.run.diff import KEEP_OWNERS, diff_rootfs
+from ocibuild.run.dpkgdb import installed_paths
 from ocibuild.run.extract import rootfs_in_use
 from ocibuild.run.paths import split_image_path
 from ocibuild.run.runtime import Container, run_foreground
@@ -158,8 +161,16 @@ def _run_one(
     if code != 0:
         if reporter.quiet:
             print(log.read_text(errors="replace")[-4000:], file=sys.stderr, end="")
-        raise BuildError(f"build.run command exited with code {code}: {command.command}")
-    return diff_rootfs(lower, workspace.rootfs, _runtime_created(lower, spec))
+        raise BuildError(f"build.run command exited with code {code}: {command.command}{_hint(command.command)}")
+    reinstalled = installed_paths(lower, workspace.rootfs)
+    return diff_rootfs(lower, workspace.rootfs, _runtime_created(lower, spec), reinstalled)
+
+
+def _hint(command: str) -> str:
+    """What a failure of ``command`` most likely means on ocibuild's base, where Cog's differs."""
+    if "add-apt-repository" in command or "ppa:" in command:
+        return " (a PPA publishes Ubuntu packages for Ubuntu releases: it fails on ocibuild's Debian base, as on any)"
+    return ""
 
 
 def run_build_commands(

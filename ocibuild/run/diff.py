@@ -55,10 +55,11 @@ def _same(before: str, b: os.stat_result, after: str, a: os.stat_result) -> bool
 class _Differ:
     """A depth-first comparison with an explicit stack (a build command may leave a tree of any depth)."""
 
-    def __init__(self, before: Path, after: Path, ignore: set[str]) -> None:
+    def __init__(self, before: Path, after: Path, ignore: set[str], changed: set[str]) -> None:
         self.before = str(before)  # strings, not Paths: parsing a deep path per call would be quadratic
         self.after = str(after)
         self.ignore = ignore
+        self.changed = changed
         self.entries: list[Entry | None] = []
         """In order; ``None`` holds the place of an ignored directory until we know whether anything below it
         was emitted."""
@@ -123,7 +124,11 @@ class _Differ:
                 self.entries.append(None)
                 self.stack.append(partial(self.walk, rel))
             return
-        if b is not None and _same(self.path(self.before, rel), b, self.path(self.after, rel), a):
+        if (
+            b is not None
+            and rel not in self.changed
+            and _same(self.path(self.before, rel), b, self.path(self.after, rel), a)
+        ):
             if is_dir:
                 self.stack.append(partial(self.walk, rel))
             return
@@ -141,9 +146,10 @@ class _Differ:
             self.entries[slot] = entry
 
 
-def diff_rootfs(before: Path, after: Path, ignore: Collection[str] = ()) -> list[Entry]:
-    """Entries turning ``before`` into ``after``, with an explicit entry (its real mode) for every parent."""
-    entries = _Differ(before, after, set(ignore)).run()
+def diff_rootfs(before: Path, after: Path, ignore: Collection[str] = (), changed: Collection[str] = ()) -> list[Entry]:
+    """Entries turning ``before`` into ``after``, with an explicit entry (its real mode) for every parent;
+    ``changed`` paths are written again even when identical (files a package manager reinstalled)."""
+    entries = _Differ(before, after, set(ignore), set(changed)).run()
     present = {e.path for e in entries if e.kind is EntryKind.DIR}
     parents = []
     for entry in entries:

@@ -55,6 +55,7 @@ CAUSES: list[tuple[str, str]] = [
     ),
     (r"unknown (key|field)|unexpected key|not allowed here|did you mean", "#1 unknown cog.yaml key"),
     (r"Illegal option --|--mount=type=", "#3 BuildKit --mount flag in build.run"),
+    (r"PPAs? (are|is|publishes) Ubuntu", "Ubuntu-only: add-apt-repository ppa: on a Debian base"),
     (
         r"(pip|pip3|curl|wget|git|add-apt-repository|apt|apt-get|bash|sudo|make|cmake)\b.{0,30}not found"
         r"|exit(ed with)? (status |code )?127\b|status 127",
@@ -513,12 +514,23 @@ def summarize(results: dict) -> dict:
     }
 
 
-def render_summary(s: dict, meta: dict) -> str:
+def _commits(meta: dict, results: dict) -> str:
+    """The ocibuild commit of the run, or of each part of a merged one (``--merge``)."""
+    counts: dict[str, int] = {}
+    for r in results.get("projects", []):
+        commit = r.get("ocibuild_commit", meta["ocibuild_commit"])[:10]
+        counts[commit] = counts.get(commit, 0) + 1
+    if len(counts) <= 1:
+        return f"`{meta['ocibuild_commit'][:10]}`"
+    return ", ".join(f"`{c}` for {n} project{'s' * (n > 1)}" for c, n in counts.items())
+
+
+def render_summary(s: dict, meta: dict, results: dict | None = None) -> str:
     lines = [
         f"**{s['projects']} projects** from {s['repos']} repositories: "
         f"**{s['schema_ok']}/{s['schema_tried']} schema OK, {s['lock_ok']}/{s['lock_tried']} lock, "
         f"{s['build_ok']}/{s['build_tried']} build, {s['predict_ok']}/{s['predict_tried']} predict** "
-        f"(ocibuild `{meta['ocibuild_commit'][:10]}`, run {meta['started']} – {meta['finished']}).",
+        f"(ocibuild {_commits(meta, results or {})}, run {meta['started']} – {meta['finished']}).",
         "",
         "Failures by cause (a project counts once per cause; it may have several):",
         "",
@@ -626,7 +638,9 @@ def main() -> int:
         old = {r["name"]: r for r in earlier["projects"]}
         meta["started"] = min(meta["started"], earlier["meta"].get("started", meta["started"]))
         meta["merged"] = [*earlier["meta"].get("merged", []), a.merge]
-        new = {r["name"]: r for r in recs}
+        for r in earlier["projects"]:
+            r.setdefault("ocibuild_commit", earlier["meta"]["ocibuild_commit"])
+        new = {r["name"]: {**r, "ocibuild_commit": meta["ocibuild_commit"]} for r in recs}
         order = [p["name"] for p in tomllib.loads(Path(a.corpus).read_text())["project"]]
         recs = [new.get(n) or old[n] for n in order if n in new or n in old]
     meta["finished"] = now()
@@ -650,7 +664,7 @@ def report(results: dict, a) -> int:
     results["summary"] = summarize(results)
     Path(a.json).write_text(portable_json(results, a, Path(meta.get("logs", ".")).parent))
     table = render_table(results)
-    summary = render_summary(results["summary"], meta)
+    summary = render_summary(results["summary"], meta, results)
     if a.markdown:
         Path(a.markdown).write_text(summary + "\n\n" + table + "\n")
     if a.update_doc:

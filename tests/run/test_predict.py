@@ -44,7 +44,7 @@ class Predictor(BasePredictor):
 class Broken(BasePredictor):
     def setup(self) -> None:
         print("about to fail")
-        raise RuntimeError("weights missing")
+        raise RuntimeError("boom\\nmore")
 
     def predict(self, text: str) -> str:
         return text
@@ -98,6 +98,7 @@ def test_setup_failure_is_a_one_line_error(store: Store, base_layer: LayerBlob, 
     with pytest.raises(BuildError, match=r"model setup failed \(SETUP_FAILED\)") as info:
         predict(image, store, ["text=x"], None, None, volumes=VOLUMES)
     assert "\n" not in str(info.value)
+    assert str(info.value).endswith("Setup failed: RuntimeError: boom")  # the exception's first line
     assert "about to fail" in capsys.readouterr().err
 
 

@@ -17,6 +17,18 @@ def test_setup_failure(start_server):
     assert reply.json["status"] == "failed"
 
 
+def test_setup_failure_quotes_the_first_line_of_the_exception(start_server, tmp_path):
+    (tmp_path / "predict.py").write_text(
+        "from cog import BasePredictor\n\nclass Predictor(BasePredictor):\n"
+        "    def setup(self):\n        raise RuntimeError('boom\\nmore')\n\n"
+        "    def predict(self) -> int:\n        return 1\n"
+    )
+    server = start_server(str(tmp_path), wait=("SETUP_FAILED",))
+    logs = server.client.get("/health-check").json["setup"]["logs"]
+    assert logs.strip().splitlines()[-1] == "Setup failed: RuntimeError: boom"
+    assert "more" in logs  # the whole traceback is still in the logs
+
+
 def test_setup_import_error(start_server, tmp_path):
     (tmp_path / "predict.py").write_text("import not_a_module_anywhere\n")
     server = start_server(str(tmp_path), wait=("SETUP_FAILED",))

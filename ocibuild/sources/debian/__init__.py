@@ -396,6 +396,59 @@ def system_packages_recipe(
     return LayerRecipe(_key("system", spec), entries, source_date_epoch)
 
 
+APT_CONF = b'APT::Sandbox::User "root";\n'
+"""apt drops to its ``_apt`` user to download; the build sandbox maps root only (and the user does not exist)."""
+
+
+def apt_sources(base_lock: BaseLock) -> bytes:
+    """``sources.list`` naming the base's archives and suites (their current indexes: not the pinned snapshot)."""
+    return "".join(f"deb {a.url} {a.suite} main\n" for a in base_lock.archives).encode()
+
+
+def toolbox_recipe(
+    base_lock: BaseLock,
+    section: dict[str, Any],
+    system: dict[str, Any] | None,
+    store: Store,
+    source_date_epoch: int,
+) -> LayerRecipe | None:
+    """The build-only toolbox layer on ``base_lock`` and its ``system`` packages: the toolbox packages' files, an
+    ld.so.cache covering all three, and apt's sources and config. It has no dpkg database, so apt and dpkg in
+    build.run see what the image has (base and system_packages), and what they install is written to the layer
+    of the command even when the toolbox already had it."""
+    tools = read_section(section).packages(base_lock.platform) if section.get("requested") else ()
+    if not tools:
+        return None
+    below = read_section(system).packages(base_lock.platform) if system and system.get("requested") else ()
+    known = {p.name for p in (*base_lock.packages, *below)}
+    tools = tuple(p for p in tools if p.name not in known)
+    ld_cache = fixups.ld_cache_supported(base_lock.arch)
+    spec = {
+        "base": [p.sha256 for p in base_lock.packages],
+        "system": [p.sha256 for p in below],
+        "tools": [p.sha256 for p in tools],
+        "arch": base_lock.arch,
+        "ld_cache": ld_cache,
+        "apt": [apt_sources(base_lock).decode(), APT_CONF.decode()],
+    }
+
+    def entries(_stack: contextlib.ExitStack) -> list[Entry]:
+        packages = (*base_lock.packages, *below, *tools)
+        tree, contents, alternatives = rootfs.build_rootfs(packages, store, base_lock.arch, ld_cache=ld_cache)
+        wanted = {"etc/ld.so.cache"}
+        for pkg, c in zip(tools, contents[len(packages) - len(tools) :], strict=True):
+            wanted.update(tree.resolve(m.path) for m in c.members)
+            wanted.update(alternatives.get(pkg.name, ()))
+        kept = [tree.entries[p] for p in sorted(wanted) if p in tree.entries and not p.startswith("var/lib/dpkg/")]
+        apt = [
+            Entry.file("etc/apt/sources.list", apt_sources(base_lock)),
+            Entry.file("etc/apt/apt.conf.d/99ocibuild-sandbox", APT_CONF),
+        ]
+        return [e for e in kept if e.path not in {a.path for a in apt}] + apt
+
+    return LayerRecipe(_key("toolbox", spec), entries, source_date_epoch)
+
+
 def system_packages_layer(
     base_lock: BaseLock,
     packages: list[str],

@@ -24,7 +24,7 @@ from ocibuild.oci.layer import LayerBlob, LayerRecipe
 from ocibuild.oci.split import split_entries
 from ocibuild.oci.store import Store
 from ocibuild.sources.python.fetch import fetch, pin
-from ocibuild.sources.python.sdist import build_wheel
+from ocibuild.sources.python.sdist import BuildEnv, build_wheel
 from ocibuild.sources.python.target import PythonTarget
 from ocibuild.sources.python.wheel import wheel_entries
 
@@ -50,9 +50,11 @@ class LayerGroup:
         """The history text: ``pip install`` and every distribution of the layer."""
         return "pip install " + " ".join(f"{d['name']}=={d['version']}" for d in self.distributions) + self.part
 
-    def key(self, target: PythonTarget) -> str:
+    def key(self, target: PythonTarget, env: BuildEnv | None = None) -> str:
         files = sorted(f"{d['kind']}:{pin(d)}" for d in self.distributions)
         where = [target.site_packages, target.interpreter, target.python_version, target.platform]
+        if env is not None and any(d["kind"] != "wheel" for d in self.distributions):
+            where.append(f"built-in={env.key}")  # a wheel built from source depends on what it was built with
         return "|".join([RECIPE, *where, *files])
 
 
@@ -69,18 +71,25 @@ def group_distributions(
     return groups
 
 
-def _wheel_for(dist: dict[str, Any], target: PythonTarget, store: Store, project_dir: Path | None) -> Path:
+def _wheel_for(
+    dist: dict[str, Any], target: PythonTarget, store: Store, project_dir: Path | None, env: BuildEnv | None
+) -> Path:
     local = fetch(dist, store, project_dir)
-    return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store)
+    return local if dist["kind"] == "wheel" else build_wheel(local, dist, target, store, env)
 
 
 def _group_entries(
-    group: LayerGroup, target: PythonTarget, store: Store, project_dir: Path | None, stack: contextlib.ExitStack
+    group: LayerGroup,
+    target: PythonTarget,
+    store: Store,
+    project_dir: Path | None,
+    env: BuildEnv | None,
+    stack: contextlib.ExitStack,
 ) -> list[Entry]:
-    """The installed files of ``group``'s wheels (fetched, or built from sdists, by sha256); they stream from the
-    wheels, which ``stack`` keeps open."""
+    """The installed files of ``group``'s wheels (fetched, or built from sdists in ``env``, by sha256); they stream
+    from the wheels, which ``stack`` keeps open."""
     with ThreadPoolExecutor(FETCH_THREADS) as pool:
-        wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir), group.distributions))
+        wheels = list(pool.map(lambda d: _wheel_for(d, target, store, project_dir, env), group.distributions))
     by_path: dict[str, Entry] = {}
     for wheel in wheels:  # later wheels win on a shared path, as installing them in order would
         zf = stack.enter_context(_open_wheel(wheel))
@@ -89,14 +98,19 @@ def _group_entries(
 
 
 def group_recipe(
-    group: LayerGroup, target: PythonTarget, store: Store, source_date_epoch: int, project_dir: Path | None
+    group: LayerGroup,
+    target: PythonTarget,
+    store: Store,
+    source_date_epoch: int,
+    project_dir: Path | None,
+    env: BuildEnv | None = None,
 ) -> LayerRecipe:
     """How to make the layer of ``group``: its wheels' members."""
 
     def entries(stack: contextlib.ExitStack) -> list[Entry]:
-        return _group_entries(group, target, store, project_dir, stack)
+        return _group_entries(group, target, store, project_dir, env, stack)
 
-    return LayerRecipe(group.key(target), entries, source_date_epoch)
+    return LayerRecipe(group.key(target, env), entries, source_date_epoch)
 
 
 def split_recipes(
@@ -106,23 +120,24 @@ def split_recipes(
     source_date_epoch: int,
     project_dir: Path | None,
     max_size: int,
+    env: BuildEnv | None = None,
 ) -> list[tuple[LayerGroup, LayerRecipe]]:
     """The layers of ``group`` split by path into parts of at most ``max_size`` bytes of files (one part when it
     fits). The plan reads the wheels' file lists to count the parts; each part is a layer of its own."""
     with contextlib.ExitStack() as stack:
-        count = len(split_entries(_group_entries(group, target, store, project_dir, stack), max_size))
+        count = len(split_entries(_group_entries(group, target, store, project_dir, env, stack), max_size))
     if count == 1:
-        return [(group, group_recipe(group, target, store, source_date_epoch, project_dir))]
+        return [(group, group_recipe(group, target, store, source_date_epoch, project_dir, env))]
 
     def part(index: int) -> tuple[LayerGroup, LayerRecipe]:
         def entries(stack: contextlib.ExitStack) -> list[Entry]:
-            parts = split_entries(_group_entries(group, target, store, project_dir, stack), max_size)
+            parts = split_entries(_group_entries(group, target, store, project_dir, env, stack), max_size)
             if len(parts) != count:  # the split is a pure function of the files: only a changed wheel does this
                 raise BuildError(f"{group.name}: split into {len(parts)} parts, planned {count}")
             return parts[index]
 
         suffix = f" (part {index + 1}/{count})"
-        key = f"{group.key(target)}|split={max_size}|part={index + 1}/{count}"
+        key = f"{group.key(target, env)}|split={max_size}|part={index + 1}/{count}"
         named = LayerGroup(group.name + suffix, group.distributions, group.large, suffix)
         return named, LayerRecipe(key, entries, source_date_epoch)
 
@@ -145,17 +160,19 @@ def python_recipes(
     *,
     project_dir: Path | None = None,
     max_layer_size: int | None = None,
+    build_env: BuildEnv | None = None,
 ) -> list[tuple[LayerGroup, LayerRecipe]]:
-    """One (group, recipe) per layer of the lock's ``python`` section, in image order; with ``max_layer_size``,
-    each large distribution whose files exceed it is split into several layers."""
+    """One (group, recipe) per layer of the lock's ``python`` section, in image order; sdists are built in
+    ``build_env`` (the image's filesystem) when given; with ``max_layer_size``, each large distribution whose files
+    exceed it is split into several layers."""
     groups = group_distributions(section.get("distributions", []), large_threshold)
     if max_layer_size is None:
-        return [(g, group_recipe(g, target, store, source_date_epoch, project_dir)) for g in groups]
+        return [(g, group_recipe(g, target, store, source_date_epoch, project_dir, build_env)) for g in groups]
 
     def layers_of(group: LayerGroup) -> list[tuple[LayerGroup, LayerRecipe]]:
         if not group.large:  # the small distributions' layer is never split
-            return [(group, group_recipe(group, target, store, source_date_epoch, project_dir))]
-        return split_recipes(group, target, store, source_date_epoch, project_dir, max_layer_size)
+            return [(group, group_recipe(group, target, store, source_date_epoch, project_dir, build_env))]
+        return split_recipes(group, target, store, source_date_epoch, project_dir, max_layer_size, build_env)
 
     with ThreadPoolExecutor(LAYER_THREADS) as pool:
         return [pair for pairs in pool.map(layers_of, groups) for pair in pairs]

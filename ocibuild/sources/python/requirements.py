@@ -186,7 +186,7 @@ class _Reader:
     def read_requirement(self, line: str, location: str, base: Path, constraint: bool) -> None:
         line = " ".join(line.split())
         head = line.split(";", 1)[0].split()[0]
-        if line.startswith((".", "/")) and line.endswith(ARCHIVE_SUFFIXES):
+        if "://" not in line and line.endswith(ARCHIVE_SUFFIXES) and (line.startswith((".", "/")) or "/" in line):
             head = line  # a local archive whose path has spaces (pip reads the whole line as the path)
         if head.startswith((".", "/")) or (head.endswith(ARCHIVE_SUFFIXES) and "://" not in head):
             self.read_local(head, line, location, base)

@@ -86,3 +86,20 @@ def test_a_local_archive_whose_path_has_spaces(tmp_path: Path, make_wheel) -> No
     (tmp_path / "requirements.txt").write_text("./dist dir/spaced-0.1-py3-none-any.whl\n")
     (req,) = read_requirements(tmp_path, "requirements.txt").requirements
     assert req.path == "./dist dir/spaced-0.1-py3-none-any.whl"
+
+
+def test_the_local_artifacts_of_cogs_integration_test(tmp_path: Path, make_wheel) -> None:
+    """Cog's local_python_requirement_artifact fixture: an sdist, a zip whose name has spaces, a wheel."""
+    (tmp_path / "dist").mkdir()
+    make_wheel(tmp_path / "dist", "local_wheel_pkg", "0.3.0", {"local_wheel_pkg/__init__.py": b""})
+    for name in ("local_pkg-0.1.0.tar.gz", "local zip pkg-0.2.0.zip"):
+        (tmp_path / "dist" / name).write_bytes(b"archive")
+    lines = ["./dist/local_pkg-0.1.0.tar.gz", "./dist/local zip pkg-0.2.0.zip", "dist/local zip pkg-0.2.0.zip"]
+    (tmp_path / "requirements.txt").write_text("\n".join([*lines, "./dist/local_wheel_pkg-0.3.0-py3-none-any.whl"]))
+    paths = [req.path for req in read_requirements(tmp_path, "requirements.txt").requirements]
+    assert paths == [
+        "./dist/local_pkg-0.1.0.tar.gz",
+        "./dist/local zip pkg-0.2.0.zip",
+        "./dist/local zip pkg-0.2.0.zip",  # the same path, written without ./
+        "./dist/local_wheel_pkg-0.3.0-py3-none-any.whl",
+    ]

@@ -359,6 +359,12 @@ class _Prediction:
 _RUNNER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (a one-line summary; the traceback is in the logs)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def _print_user_traceback(exc: BaseException) -> None:
     """Print a traceback to the captured stderr, starting at the first frame outside the runner."""
     tb = exc.__traceback__
@@ -412,7 +418,7 @@ def main(argv: list[str]) -> None:
     except BaseException as exc:
         _print_user_traceback(exc)
         worker._flush_logs(None)
-        channel.send("setup_failed", f"Setup failed: {type(exc).__name__}: {exc}")
+        channel.send("setup_failed", f"Setup failed: {_first_line(exc)}")
         os._exit(1)
     worker._flush_logs(None)
     info["setup_time"] = time.monotonic() - started
