@@ -20,6 +20,10 @@ from ocibuild.oci.store import OfflineError, StoreInUseError, default_cache_dir
 from ocibuild.progress import MODES, Reporter, active, use
 from ocibuild.sizes import parse_size
 
+COMPRESSION_HELP = (
+    "layer compression (default: zstd:chunked for gpu: true images, gzip otherwise and with --tarball or "
+    "--format docker; gzip for Docker < 23 and containerd < 1.5)"
+)
 MAX_LAYER_SIZE_HELP = (
     "split each large wheel's layer by path into layers of at most SIZE bytes of files (e.g. 256M; default: no split)"
 )
@@ -82,9 +86,7 @@ def make_parser() -> argparse.ArgumentParser:
         "default: linux/amd64)",
     )
     build.add_argument("--format", choices=[f.value for f in ImageFormat], default="oci", help="media types")
-    build.add_argument(
-        "--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression"
-    )
+    build.add_argument("--compression", choices=[c.value for c in Compression], help=COMPRESSION_HELP)
     build.add_argument("--max-layer-size", default=None, help=MAX_LAYER_SIZE_HELP)
     build.add_argument("--image-refs", type=Path, help="write the result lines to this file too")
     build.add_argument("--digest-file", type=Path, help="write the manifest digest to this file")
@@ -132,7 +134,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--platform", action="append", default=[], help="target platform(s), e.g. linux/amd64,linux/arm64 (repeatable)"
     )
     plan.add_argument("--source-date-epoch", type=int, help="as for build")
-    plan.add_argument("--compression", choices=[c.value for c in Compression], default="gzip", help="layer compression")
+    plan.add_argument("--compression", choices=[c.value for c in Compression], help=COMPRESSION_HELP)
     plan.add_argument("--max-layer-size", default=None, help=MAX_LAYER_SIZE_HELP)
     plan.add_argument(
         "--cache-repo",
@@ -312,6 +314,16 @@ def _platforms(values: list[str]) -> list[Platform]:
         raise UserInputError(f"--platform: {exc}") from None
 
 
+def _compression(args: argparse.Namespace) -> Compression | None:
+    """``--compression``, else gzip where the output must be read by Docker's own formats, else None (the build
+    chooses by image: ``ocibuild.cog.build.default_compression``)."""
+    if args.compression:
+        return Compression(args.compression)
+    if getattr(args, "tarball", None) is not None or getattr(args, "format", "oci") == "docker":
+        return Compression.GZIP
+    return None
+
+
 def _max_layer_size(value: str | None) -> int | None:
     try:
         return parse_size(value) if value is not None else None
@@ -331,7 +343,7 @@ def _build_options(args: argparse.Namespace, store: Store, reporter: Reporter):
         source_date_epoch=args.source_date_epoch,
         platforms=_platforms(args.platform),
         format=ImageFormat(getattr(args, "format", "oci")),
-        compression=Compression(args.compression),
+        compression=_compression(args),
         max_layer_size=_max_layer_size(args.max_layer_size),
         update_lock=args.update_lock,
         offline=args.offline,
@@ -461,7 +473,7 @@ def _memo_key(args: argparse.Namespace, cog_yaml: Path, output: Path, source_dat
         "cog_yaml": cog_yaml.name,
         "platforms": [str(p) for p in _platforms(args.platform)],
         "format": args.format,
-        "compression": args.compression,
+        "compression": chosen.value if (chosen := _compression(args)) else "by image",
         "source_date_epoch": source_date_epoch,
         "find_links": list(args.find_links),
     }

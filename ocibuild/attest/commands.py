@@ -97,7 +97,7 @@ def build_attestations(result: Any, args: argparse.Namespace, store: Store, plat
     parameters = {
         "platforms": platforms,
         "format": args.format,
-        "compression": args.compression,
+        "compression": result.plan.compression.value if result.plan else args.compression,
         "sourceDateEpoch": result.source_date_epoch,
         "sbom": args.sbom,
     }

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.reproducible.conftest import EXAMPLES, base_env, copy_project, digest_of, ocibuild
 from tests.sources.python.conftest import build_wheel_file
@@ -160,6 +161,9 @@ def test_plan_json_names_every_layer_with_its_key_and_stamping(name: str, tmp_pa
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["lock_changes"] == [], "the committed lock is complete"
+    gpu = yaml.safe_load((project / "cog.yaml").read_text())["build"].get("gpu", False)
+    compression = "zstd:chunked" if gpu else "gzip"  # the default follows the cold-start measurements
+    assert plan["compression"] == compression
     (platform,) = plan["platforms"]
     steps = platform["steps"]
     names = [s["name"] for s in steps]
@@ -169,12 +173,25 @@ def test_plan_json_names_every_layer_with_its_key_and_stamping(name: str, tmp_pa
             "project" if step["name"] in ("code",) or step["name"].startswith("run-") else "pinned"
         )
         if step["name"] != "weights" and not step["name"].startswith("run-"):
-            assert step["key"].endswith(f"|gzip|sde={0 if step['stamping'] == 'pinned' else plan['source_date_epoch']}")
+            sde = 0 if step["stamping"] == "pinned" else plan["source_date_epoch"]
+            assert step["key"].endswith(f"|{compression}|sde={sde}")
             assert step["digest"] is None, "an empty store holds no layer"
     assert (
         not (project / ".ocibuild").exists()
         and (project / "ocibuild.lock").read_bytes() == (EXAMPLES / name / "ocibuild.lock").read_bytes()
     )
+
+
+@pytest.mark.integration
+def test_an_explicit_compression_wins_over_the_gpu_default(tmp_path: Path) -> None:
+    project = copy_project(EXAMPLES / "gpu-torch", tmp_path / "project")
+    store = str(tmp_path / "store")
+    chosen = {}
+    for given in ("gzip", "zstd"):
+        result = ocibuild("plan", str(project), "--json", "--offline", "--cache-dir", store, "--compression", given)
+        assert result.returncode == 0, result.stderr
+        chosen[given] = json.loads(result.stdout)["compression"]
+    assert chosen == {"gzip": "gzip", "zstd": "zstd"}
 
 
 @pytest.mark.integration
