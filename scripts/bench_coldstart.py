@@ -15,9 +15,10 @@ Bytes are counted by a TCP proxy between podman and the registry (everything pod
 has partial pulls enabled (``enable_partial_images``), which only zstd:chunked layers use.
 
 ``--one-at-a-time`` bounds the disk for large images (the GPU example: ~4 GB per encoding, ~7 GB unpacked): each
-compression is built, pushed to a registry of its own and pulled, then its layouts, the store's blobs of its
-layers and the registry's storage are deleted before the next (its rounds then run back to back, not
-interleaved with the other compressions'). Temporary folders (podman's stores included) go under ``$TMPDIR``.
+compression is built in an empty store, pushed to a registry of its own and pulled; the store is emptied once
+nothing needs it (wheels included: each compression downloads them again), the layouts after the push, and the
+registry's storage before the next compression (whose rounds then run back to back, not interleaved with the
+other compressions'). Temporary folders (podman's stores included) go under ``$TMPDIR``.
 
     python scripts/bench_coldstart.py [--example examples/torch-cpu] [--find-links DIR] [--work DIR]
         [--compressions gzip,zstd,zstd:chunked] [--splits none,256M] [--layouts ocibuild,cog] [--rounds N]
@@ -211,13 +212,16 @@ def build_images(
 
 
 def drop_images(images: dict[Key, Image], store: Store, work: Path) -> None:
-    """Delete the images' layouts and the store's copies of their layers (pushed; no later build reuses them)."""
+    """Delete the images' layouts and empty the store (pushed; the next compression builds from scratch)."""
     for layout, compression, split, name in images:
         if layout == "ocibuild":
             shutil.rmtree(work / f"out-{name}-{compression}-{split}", ignore_errors=True)
-    for image in images.values():
-        for layer in image.layers:
-            store.blob_path(layer.digest).unlink(missing_ok=True)
+    store.prune(everything=True)
+
+
+def in_store(images: dict[Key, Image], store: Store) -> bool:
+    """Whether a layer of ``images`` is read from the store (the Cog-shaped merged layer) rather than a layout."""
+    return any(Path(layer.path).is_relative_to(store.root) for image in images.values() for layer in image.layers)
 
 
 def measure(
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.one_at_a_time:
         for compression in compressions:
             images = build_images(compression, splits, layouts, models, work, store, find_links)
+            if not in_store(images, store):
+                store.prune(everything=True)  # the layouts hold every layer: drop the wheels and blobs before pushing
             registry_dir = work / f"registry-{compression.replace(':', '-')}"
             try:
                 results += measure(
