@@ -14,15 +14,22 @@ that already runs A). Layouts:
 Bytes are counted by a TCP proxy between podman and the registry (everything podman downloads); podman's store
 has partial pulls enabled (``enable_partial_images``), which only zstd:chunked layers use.
 
+``--one-at-a-time`` bounds the disk for large images (the GPU example: ~4 GB per encoding, ~7 GB unpacked): each
+compression is built in an empty store, pushed to a registry of its own and pulled; the store is emptied once
+nothing needs it (wheels included: each compression downloads them again), the layouts after the push, and the
+registry's storage before the next compression (whose rounds then run back to back, not interleaved with the
+other compressions'). Temporary folders (podman's stores included) go under ``$TMPDIR``.
+
     python scripts/bench_coldstart.py [--example examples/torch-cpu] [--find-links DIR] [--work DIR]
         [--compressions gzip,zstd,zstd:chunked] [--splits none,256M] [--layouts ocibuild,cog] [--rounds N]
-        [--json FILE]
+        [--one-at-a-time] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -31,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -143,8 +151,9 @@ def podman(storage: Path, *args: str, check: bool = True) -> subprocess.Complete
 
 @contextlib.contextmanager
 def fresh_storage():
-    """A private overlay store (short path: podman wants a runroot under 50 characters), partial pulls on."""
-    path = Path(tempfile.mkdtemp(prefix="cold-", dir="/tmp"))
+    """A private overlay store under $TMPDIR (keep it short: podman wants a runroot under 50 characters), partial
+    pulls on."""
+    path = Path(tempfile.mkdtemp(prefix="cold-"))
     (path / "storage.conf").write_text(
         f'[storage]\ndriver = "overlay"\ngraphroot = "{path / "root"}"\nrunroot = "{path / "run"}"\n'
         '[storage.options]\npull_options = {enable_partial_images = "true", use_hard_links = "false"}\n'
@@ -175,6 +184,81 @@ def _median(pulls: list[dict]) -> dict:
     }
 
 
+Key = tuple[str, str, str, str]  # layout, compression, split, model
+
+
+def build_images(
+    compression: str,
+    splits: list[str],
+    layouts: list[str],
+    models: dict[str, Path],
+    work: Path,
+    store: Store,
+    find_links: str,
+) -> dict[Key, Image]:
+    """Model A and B of every split and layout, in one compression."""
+    images: dict[Key, Image] = {}
+    for split in splits:
+        for name, model in models.items():
+            started = time.perf_counter()
+            out = work / f"out-{name}-{compression}-{split}"
+            image = build(model, compression, split, out, store.root, find_links, SDE[name])
+            print(f"built {name} {compression} {split} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            images["ocibuild", compression, split, name] = image
+            if "cog" in layouts and split == "none":
+                cog = cog_shaped(image, Compression(compression), store, SDE[name], work)
+                images["cog", compression, split, name] = cog
+    return images
+
+
+def drop_images(images: dict[Key, Image], store: Store, work: Path) -> None:
+    """Delete the images' layouts and empty the store (pushed; the next compression builds from scratch)."""
+    for layout, compression, split, name in images:
+        if layout == "ocibuild":
+            shutil.rmtree(work / f"out-{name}-{compression}-{split}", ignore_errors=True)
+    store.prune(everything=True)
+
+
+def in_store(images: dict[Key, Image], store: Store) -> bool:
+    """Whether a layer of ``images`` is read from the store (the Cog-shaped merged layer) rather than a layout."""
+    return any(Path(layer.path).is_relative_to(store.root) for image in images.values() for layer in image.layers)
+
+
+def measure(
+    images: dict[Key, Image], registry_dir: Path, rounds: int, after_push: Callable[[], None] | None = None
+) -> list[dict]:
+    """Push ``images`` to a registry in ``registry_dir`` (then call ``after_push``), pull every variant ``rounds``
+    times; one row each."""
+    variants = list(dict.fromkeys(key[:3] for key in images))
+    results = []
+    with start_registry(registry_dir) as reg, CountingProxy(reg.host) as proxy:
+        refs = {}
+        for (layout, compression, split, name), image in images.items():
+            repo = f"{reg.host}/bench/{layout}-{compression.replace(':', '-')}-{split.lower()}-{name.lower()}:v1"
+            started = time.perf_counter()
+            push(image, [repo], insecure_registries=[reg.host], progress=None)
+            print(f"pushed {repo} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+            refs[layout, compression, split, name] = repo.replace(reg.host, proxy.host)
+        if after_push is not None:
+            after_push()
+        runs: dict[tuple[str, str, str], list[tuple[dict, dict]]] = {}
+        for _ in range(rounds):  # rounds interleave the variants, so load drifts hit them all alike
+            for variant in variants:
+                with fresh_storage() as storage:
+                    a = timed_pull(storage, refs[(*variant, "A")], proxy)
+                    b = timed_pull(storage, refs[(*variant, "B")], proxy)
+                print(f"pulled {variant}: A {a}, B {b}", file=sys.stderr)
+                runs.setdefault(variant, []).append((a, b))
+        for (layout, compression, split), pulls in runs.items():
+            a, b = (_median([pull[i] for pull in pulls]) for i in (0, 1))
+            layers = images[layout, compression, split, "A"].layers
+            row = {"layout": layout, "compression": compression, "split": split, "layers": len(layers)}
+            row |= {"image_bytes": sum(layer.size for layer in layers), "A": a, "B_after_A": b}
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--example", type=Path, default=SCRIPTS.parent / "examples" / "torch-cpu")
@@ -184,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", default="none", help="--max-layer-size values to build with ('none': unsplit)")
     parser.add_argument("--layouts", default="ocibuild,cog")
     parser.add_argument("--rounds", type=int, default=1, help="pull each image this many times (median)")
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="build, push and pull one compression at a time, deleting its images and registry before the next",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args(argv)
     find_links = args.find_links or pip_find_links()
@@ -193,44 +282,29 @@ def main(argv: list[str] | None = None) -> int:
     splits = args.splits.split(",")
     layouts = args.layouts.split(",")
     models = make_models(args.example, work)
-    cache = work / "cache"
-    store = Store(cache)
+    store = Store(work / "cache")
     results: list[dict] = []
 
-    images: dict[tuple[str, str, str, str], Image] = {}
-    for compression in compressions:
-        for split in splits:
-            for name, model in models.items():
-                started = time.perf_counter()
-                out = work / f"out-{name}-{compression}-{split}"
-                image = build(model, compression, split, out, cache, find_links, SDE[name])
-                print(f"built {name} {compression} {split} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-                images["ocibuild", compression, split, name] = image
-                if "cog" in layouts and split == "none":
-                    cog = cog_shaped(image, Compression(compression), store, SDE[name], work)
-                    images["cog", compression, split, name] = cog
-    variants = list(dict.fromkeys(key[:3] for key in images))
-
-    with start_registry(work / "registry") as reg, CountingProxy(reg.host) as proxy:
-        refs = {}
-        for (layout, compression, split, name), image in images.items():
-            repo = f"{reg.host}/bench/{layout}-{compression.replace(':', '-')}-{split.lower()}-{name.lower()}:v1"
-            push(image, [repo], insecure_registries=[reg.host], progress=None)
-            refs[layout, compression, split, name] = repo.replace(reg.host, proxy.host)
-        runs: dict[tuple[str, str, str], list[tuple[dict, dict]]] = {}
-        for _ in range(args.rounds):  # rounds interleave the variants, so load drifts hit them all alike
-            for variant in variants:
-                with fresh_storage() as storage:
-                    a = timed_pull(storage, refs[(*variant, "A")], proxy)
-                    b = timed_pull(storage, refs[(*variant, "B")], proxy)
-                runs.setdefault(variant, []).append((a, b))
-        for (layout, compression, split), pulls in runs.items():
-            a, b = (_median([pull[i] for pull in pulls]) for i in (0, 1))
-            layers = images[layout, compression, split, "A"].layers
-            row = {"layout": layout, "compression": compression, "split": split, "layers": len(layers)}
-            row |= {"image_bytes": sum(layer.size for layer in layers), "A": a, "B_after_A": b}
-            results.append(row)
-            print(json.dumps(row), file=sys.stderr)
+    if args.one_at_a_time:
+        for compression in compressions:
+            images = build_images(compression, splits, layouts, models, work, store, find_links)
+            if not in_store(images, store):
+                store.prune(everything=True)  # the layouts hold every layer: drop the wheels and blobs before pushing
+            registry_dir = work / f"registry-{compression.replace(':', '-')}"
+            try:
+                results += measure(
+                    images, registry_dir, args.rounds, functools.partial(drop_images, images, store, work)
+                )
+            finally:
+                drop_images(images, store, work)
+                shutil.rmtree(registry_dir, ignore_errors=True)
+            if args.json:
+                args.json.write_text(json.dumps({"find_links": find_links, "results": results}, indent=1))
+    else:
+        images: dict[Key, Image] = {}
+        for compression in compressions:
+            images |= build_images(compression, splits, layouts, models, work, store, find_links)
+        results = measure(images, work / "registry", args.rounds)
 
     unsplit_gzip = [r for r in results if (r["layout"], r["compression"], r["split"]) == ("ocibuild", "gzip", "none")]
     base = (unsplit_gzip or results)[0]
