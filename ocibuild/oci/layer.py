@@ -166,7 +166,7 @@ class LayerRecipe:
     source_date_epoch: int = 0
 
     def cache_key(self, compression: Compression) -> str:
-        return f"{self.key}|{compression.value}|sde={self.source_date_epoch}"
+        return layer_key(self.key, compression, self.source_date_epoch)
 
     def cached(self, store: Store, compression: Compression) -> LayerBlob | None:
         """The layer when the store already holds it (no work done)."""
@@ -198,9 +198,14 @@ class LayerRecipe:
             )
 
 
+def layer_key(key: str, compression: Compression, source_date_epoch: int) -> str:
+    """The store key of a layer: its input ``key`` with the two things besides the inputs that shape its bytes."""
+    return f"{key}|{compression.value}|sde={source_date_epoch}"
+
+
 def cached_layer(
     key: str,
-    entries_factory,
+    entries_factory: Callable[[], Iterable[Entry]],
     store: Store,
     compression: Compression = Compression.GZIP,
     source_date_epoch: int = 0,
@@ -212,7 +217,7 @@ def cached_layer(
 
     The key must fix the layer's bytes: include every input, the compression and SOURCE_DATE_EPOCH.
     """
-    full_key = f"{key}|{compression.value}|sde={source_date_epoch}"
+    full_key = layer_key(key, compression, source_date_epoch)
     record = store.lookup(full_key)
     if record is not None:
         return LayerBlob.from_record(record, store)
@@ -221,7 +226,7 @@ def cached_layer(
 
 def _fetch_or_write(
     full_key: str,
-    entries_factory,
+    entries_factory: Callable[[], Iterable[Entry]],
     store: Store,
     compression: Compression,
     source_date_epoch: int,

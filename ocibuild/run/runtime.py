@@ -251,10 +251,16 @@ def stop_signals() -> Iterator[list[int]]:
 def run_foreground(container: Container) -> int:
     """Run ``container`` to completion; SIGINT/SIGTERM stop it cleanly. Returns its exit code."""
     with stop_signals() as received, container:
-        while True:
-            code = container.wait(0.1)
-            if code is not None:
-                return code
-            if received:
-                code = container.stop()
-                return code if code is not None else 128 + received[0]
+        return wait_or_stop(container, received)
+
+
+def wait_or_stop(container: Container, received: list[int], poll_s: float = 0.1) -> int:
+    """Wait for a started ``container`` to exit, stopping it once ``stop_signals`` has ``received`` a signal; its
+    exit code (128 + the signal when stopping it gave none)."""
+    while True:
+        code = container.wait(poll_s)
+        if code is not None:
+            return code
+        if received:
+            code = container.stop()
+            return code if code is not None else 128 + received[0]

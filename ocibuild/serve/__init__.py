@@ -69,7 +69,7 @@ def serve(
     from ocibuild.run.gpu import gpu_setup
     from ocibuild.run.network import Publish, Publisher, Readiness
     from ocibuild.run.outbound import Outbound
-    from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals
+    from ocibuild.run.runtime import Container, reap_dead_runs, stop_signals, wait_or_stop
     from ocibuild.run.spec import RunOptions, build_spec, parse_volume
     from ocibuild.run.workspace import Workspace
 
@@ -98,13 +98,7 @@ def serve(
                 streams = {"stdin": subprocess.DEVNULL, "stdout": sys.stderr}
                 with Container(spec, workspace.dir, runtime=runtime, **streams) as container:
                     (announce or _announce)(proxy.url + ("playground" if playground else ""))
-                    while True:
-                        code = container.wait(0.2)
-                        if code is not None:
-                            return code
-                        if received:
-                            code = container.stop()
-                            return code if code is not None else 128 + received[0]
+                    return wait_or_stop(container, received, poll_s=0.2)
 
 
 def _announce(url: str) -> None:
